@@ -1,0 +1,67 @@
+"""``python -m bot``: run the bot (polling, webhook or local mode) and the operator subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from bot.config import Config, ConfigError
+
+# Subcommand modules under bot/commands/, each with register(subparsers) and run(args) -> int.
+SUBCOMMANDS = ["run", "localapi"]
+OPTIONAL_SUBCOMMANDS = [
+    "calc",
+    "ask",
+    "check_content",
+    "unanswered",
+    "outbox",
+    "reminders",
+    "broadcast",
+    "backup",
+    "stats",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description=(
+            "PERKESO/SOCSO and EIS Telegram bot. Without a subcommand: run the bot "
+            "(long polling with TELEGRAM_BOT_TOKEN, a webhook server with WEBHOOK_URL too, "
+            "or local mode with a terminal chat when no token is set)."
+        ),
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS + OPTIONAL_SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"bot.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if name in SUBCOMMANDS or exc.name != f"bot.commands.{name}":
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "run")  # no subcommand: run the bot
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["main", "build_parser", "Config"]

@@ -1,0 +1,91 @@
+"""``python -m bot [run]``: long polling, webhook server, or local mode with a terminal chat."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import sys
+from urllib.parse import urlsplit
+
+from telegram import Update
+
+from bot.app import build_application
+from bot.config import Config
+from bot.logs import setup_logging
+
+log = logging.getLogger("bot")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run the bot (the default): polling, webhook, or local mode without a token",
+        description="Run the bot. With TELEGRAM_BOT_TOKEN: long polling; with WEBHOOK_URL too: "
+        "a webhook server on PORT; with no token: local mode (a local Bot API server and a "
+        "terminal chat in which you are a Telegram user).",
+    )
+    parser.add_argument(
+        "--lang",
+        choices=["en", "ms", "zh"],
+        help="local mode: the Telegram language of your simulated user (default from $LANG)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = Config.from_env()
+    if config.local_mode:
+        setup_logging(config.log_format, logging.WARNING)
+        return asyncio.run(run_local(config, lang=args.lang or _lang_from_env()))
+    setup_logging(config.log_format, logging.INFO, config.token, config.webhook_secret)
+    app = build_application(config)
+    if config.webhook_mode:
+        assert config.webhook_url is not None
+        log.info("starting webhook server on port %d", config.port)
+        app.run_webhook(
+            listen="0.0.0.0",
+            port=config.port,
+            url_path=urlsplit(config.webhook_url).path.lstrip("/"),
+            webhook_url=config.webhook_url,
+            secret_token=config.webhook_secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        log.info("starting long polling")
+        app.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0
+
+
+def _lang_from_env() -> str:
+    code = (os.environ.get("LANG") or "").lower()
+    return "ms" if code.startswith("ms") else "zh" if code.startswith("zh") else "en"
+
+
+async def run_local(config: Config, lang: str = "en") -> int:
+    """Start the local Bot API server, the real bot against it, and the terminal chat."""
+    from bot.localapi.server import LocalBotAPI
+    from bot.localapi.terminal import run_terminal_chat
+
+    async with LocalBotAPI() as server:
+        app = build_application(dataclasses.replace(config, api_base_url=server.base_url))
+        async with app:
+            await app.start()
+            assert app.updater is not None
+            await app.updater.start_polling(poll_interval=0.0, timeout=10)
+            print(
+                "Local mode: no TELEGRAM_BOT_TOKEN is set, so the bot runs against a local Bot API "
+                f"server at {server.base_url.rsplit('/', 1)[0]} and you chat with it here. Type a "
+                "message, a number to press a button, /quit to leave. For real Telegram: "
+                "export TELEGRAM_BOT_TOKEN=<token from @BotFather> and run again.",
+                file=sys.stderr,
+                flush=True,
+            )
+            try:
+                await run_terminal_chat(server, language_code=lang)
+            finally:
+                await app.updater.stop()
+                await app.stop()
+    return 0

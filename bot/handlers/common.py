@@ -1,0 +1,103 @@
+"""What every handler shares: the services object, the user's language, keyboards, replies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
+from telegram.ext import ContextTypes
+
+from bot.i18n import current_lang, t
+
+if TYPE_CHECKING:
+    from bot.config import Config
+    from bot.storage import Storage
+
+
+@dataclass
+class Services:
+    """The domain objects handlers call; one per Application, in ``bot_data["services"]``."""
+
+    config: Config
+    storage: Storage
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    return context.application.bot_data["services"]
+
+
+def lang() -> str:
+    """The language of the update being handled (set by the pre-handler)."""
+    return current_lang.get()
+
+
+Button = tuple[str, str]  # (label, callback_data)
+
+
+def keyboard(rows: Iterable[Sequence[Button | InlineKeyboardButton]]) -> InlineKeyboardMarkup:
+    """Build an inline keyboard from rows of (label, callback_data) pairs or ready buttons."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                b if isinstance(b, InlineKeyboardButton) else InlineKeyboardButton(b[0], callback_data=b[1])
+                for b in row
+            ]
+            for row in rows
+        ]
+    )
+
+
+def main_menu_keyboard() -> InlineKeyboardMarkup:
+    return keyboard(
+        [
+            [(t("menu.guides"), "menu:guides"), (t("menu.calc"), "menu:calc")],
+            [(t("menu.reminders"), "menu:remind"), (t("menu.language"), "menu:lang")],
+        ]
+    )
+
+
+async def reply(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+) -> None:
+    """Send an HTML message to the chat the update came from."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    await context.bot.send_message(
+        chat.id,
+        text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=markup,
+        disable_web_page_preview=True,
+    )
+
+
+async def edit_or_reply(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+) -> None:
+    """Edit the message whose button was pressed, or send a new message otherwise."""
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        current = getattr(query.message, "text_html", None)
+        if current == text and query.message.reply_markup == markup:
+            return
+        await query.edit_message_text(
+            text, parse_mode=ParseMode.HTML, reply_markup=markup, disable_web_page_preview=True
+        )
+        return
+    await reply(update, context, text, markup)
+
+
+async def send_main_menu(update: Update, context: ContextTypes.DEFAULT_TYPE, intro: str | None = None) -> None:
+    text = f"{intro}\n\n{t('start.menu_prompt')}" if intro else str(t("start.menu_prompt"))
+    await reply(update, context, text, main_menu_keyboard())

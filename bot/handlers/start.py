@@ -1,0 +1,115 @@
+"""/start, /help, /language, the main menu and the answer to anything not understood."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.handlers.common import (
+    edit_or_reply,
+    keyboard,
+    reply,
+    send_main_menu,
+    services,
+)
+from bot.i18n import LANG_NAMES, LANGS, current_lang, t
+
+COMMANDS = [("start", "cmd.start"), ("help", "cmd.help"), ("language", "cmd.language")]
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Greet in the user's language with the main menu; keep a deep-link payload for later."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    payload = context.args[0][:64] if context.args else None
+    if payload:
+        services(context).storage.set_start_payload(chat.id, payload)
+        for hook in services(context).extras.get("start_payload_hooks", []):
+            if await hook(update, context, payload):
+                return
+    user = update.effective_user
+    name = user.first_name if user and user.first_name else ""
+    await send_main_menu(update, context, intro=t("start.greeting", name=name).strip())
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(update, context, t("help.text"))
+
+
+def language_keyboard():
+    return keyboard([[(LANG_NAMES[code], f"lang:{code}") for code in LANGS]])
+
+
+async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await edit_or_reply(update, context, t("language.choose"), language_keyboard())
+
+
+async def language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A language button: store the choice and answer in the new language."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    code = query.data.split(":", 1)[1]
+    if code not in LANGS:
+        await query.answer(t("error.stale_button"))
+        return
+    services(context).storage.set_language(update.effective_chat.id, code)
+    current_lang.set(code)
+    await query.answer()
+    await edit_or_reply(update, context, t("language.set"))
+    await send_main_menu(update, context)
+
+
+async def main_menu_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``menu:<item>`` buttons; features register their own items in ``extras["menu"]``."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    item = query.data.split(":", 1)[1]
+    await query.answer()
+    if item == "lang":
+        await language_command(update, context)
+        return
+    action = services(context).extras.get("menu", {}).get(item)
+    if action is None:
+        await send_main_menu(update, context)
+        return
+    await action(update, context)
+
+
+async def not_understood(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Anything no feature handled: a short localized answer and the menu."""
+    message = update.effective_message
+    if message is not None and message.text is None:
+        await send_main_menu(update, context, intro=t("fallback.unsupported"))
+        return
+    await send_main_menu(update, context, intro=t("fallback.not_understood"))
+
+
+async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button no handler recognises (old, forged or from a removed feature)."""
+    query = update.callback_query
+    if query is None:
+        return
+    await query.answer(t("error.stale_button"))
+    await send_main_menu(update, context)
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("start", start))
+    app.add_handler(CommandHandler("help", help_command))
+    app.add_handler(CommandHandler("language", language_command))
+    app.add_handler(CallbackQueryHandler(language_chosen, pattern=r"^lang:"))
+    app.add_handler(CallbackQueryHandler(main_menu_button, pattern=r"^menu:"))
+
+
+def register_fallbacks(app: Application) -> None:
+    """Added after every feature: PTB picks the first matching handler of a group."""
+    app.add_handler(MessageHandler(filters.ALL & ~filters.UpdateType.EDITED, not_understood))
+    app.add_handler(CallbackQueryHandler(stale_button))

@@ -1,0 +1,168 @@
+"""Languages: gettext catalogs read with Babel, the user's locale in a ContextVar, Babel
+formatting for money and dates, and the Jinja2 environment that renders messages.
+
+Catalogs are ``content/<lang>/messages.po``: the msgid is a dotted key (``start.greeting``),
+the msgstr the text in that language, with ``{name}`` placeholders. They are read at start-up,
+no compile step. Every text this module returns is safe Telegram HTML: catalog text may carry
+Telegram's HTML tags, while every parameter is escaped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from babel.dates import format_date as babel_format_date
+from babel.dates import format_skeleton
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from markupsafe import Markup, escape
+
+from bot.config import CONTENT_DIR
+
+LANGS: tuple[str, ...] = ("en", "ms", "zh")
+LANG_NAMES = {"en": "English", "ms": "Bahasa Melayu", "zh": "中文"}
+BABEL_LOCALES = {"en": "en_MY", "ms": "ms_MY", "zh": "zh_Hans_MY"}
+PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
+
+current_lang: ContextVar[str] = ContextVar("current_lang", default="en")
+
+
+def load_catalog(path: Path) -> dict[str, str]:
+    """Read one .po file into {key: text}; untranslated (empty) entries are left out."""
+    with path.open("rb") as fh:
+        catalog = read_po(fh)
+    return {
+        str(message.id): str(message.string)
+        for message in catalog
+        if message.id and isinstance(message.string, str) and message.string
+    }
+
+
+class Catalogs:
+    """The three languages' UI strings, loaded once."""
+
+    def __init__(self, content_dir: Path = CONTENT_DIR) -> None:
+        self.content_dir = content_dir
+        self.messages: dict[str, dict[str, str]] = {}
+        for lang in LANGS:
+            po = content_dir / lang / "messages.po"
+            self.messages[lang] = load_catalog(po) if po.exists() else {}
+
+    def text(self, key: str, lang: str) -> str:
+        """The raw catalog text for key, falling back to English, then to the key itself."""
+        found = self.messages.get(lang, {}).get(key)
+        if found is None:
+            found = self.messages["en"].get(key, key)
+        return found
+
+
+_catalogs: Catalogs | None = None
+
+
+def catalogs() -> Catalogs:
+    global _catalogs
+    if _catalogs is None:
+        _catalogs = Catalogs()
+    return _catalogs
+
+
+def set_content_dir(content_dir: Path) -> None:
+    """Load catalogs and templates from another content folder (tests, BOT_CONTENT_DIR)."""
+    global _catalogs
+    _catalogs = Catalogs(content_dir)
+    _environment.cache_clear()
+
+
+def resolve_lang(lang: str | None) -> str:
+    lang = lang or current_lang.get()
+    return lang if lang in LANGS else "en"
+
+
+@contextmanager
+def use_lang(lang: str) -> Iterator[str]:
+    """Run a block with ``lang`` as the current language."""
+    token = current_lang.set(resolve_lang(lang))
+    try:
+        yield current_lang.get()
+    finally:
+        current_lang.reset(token)
+
+
+def t(key: str, lang: str | None = None, /, **params: Any) -> Markup:
+    """The text for ``key`` in ``lang`` (default: the current language), placeholders filled
+    with HTML-escaped values. The result is safe to send with parse_mode HTML."""
+    text = catalogs().text(key, resolve_lang(lang))
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in params:
+            return match.group(0)
+        return str(escape(params[name]))
+
+    return Markup(PLACEHOLDER_RE.sub(fill, text))
+
+
+def format_money(amount: Decimal, lang: str | None = None) -> str:
+    """``RM1,234.50`` in every language (Malaysians write RM in all three)."""
+    locale = BABEL_LOCALES[resolve_lang(lang)]
+    sign = "-" if amount < 0 else ""
+    return f"{sign}RM{format_decimal(abs(amount), format='#,##0.00', locale=locale)}"
+
+
+def format_month(year: int, month: int, lang: str | None = None) -> str:
+    """``November 2026`` / ``November 2026`` / ``2026年11月``."""
+    locale = BABEL_LOCALES[resolve_lang(lang)]
+    return format_skeleton("yMMMM", dt.date(year, month, 1), locale=locale)
+
+
+def format_date(day: dt.date, lang: str | None = None) -> str:
+    """``25 November 2026`` / ``25 November 2026`` / ``2026年11月25日``."""
+    locale = BABEL_LOCALES[resolve_lang(lang)]
+    return babel_format_date(day, format="long", locale=locale)
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(catalogs().content_dir / "templates")),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.globals.update(t=_template_t, money=_template_money, month=_template_month)
+    return env
+
+
+def _template_t(key: str, **params: Any) -> Markup:
+    return t(key, **params)
+
+
+def _template_money(amount: Decimal) -> str:
+    return format_money(amount)
+
+
+def _template_month(year: int, month: int) -> str:
+    return format_month(year, month)
+
+
+def render(template_name: str, lang: str | None = None, /, **context: Any) -> str:
+    """Render ``content/templates/<template_name>`` in ``lang`` (default: current language)."""
+    with use_lang(resolve_lang(lang)):
+        template = _environment().get_template(template_name)
+        return template.render(**context).strip()
+
+
+def placeholders(text: str) -> set[str]:
+    """The ``{name}`` placeholders used in a catalog text."""
+    return set(PLACEHOLDER_RE.findall(text))
