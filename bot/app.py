@@ -163,3 +163,30 @@ def build_application(
     start.register_fallbacks(app)
     app.add_error_handler(_on_error)
     return app
+
+
+async def start_application(app: Application, *, poll: bool = True) -> None:
+    """Start ``app`` by hand as ``run_polling`` would: initialize, post_init, start, poll.
+
+    Used by local mode and the tests, which run the bot inside their own event loop.
+    """
+    await app.initialize()
+    if app.post_init is not None:
+        await app.post_init(app)
+    await app.start()
+    if poll:
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=Update.ALL_TYPES)
+
+
+async def stop_application(app: Application) -> None:
+    """The reverse of :func:`start_application`, with post_stop and post_shutdown."""
+    if app.updater is not None and app.updater.running:
+        await app.updater.stop()
+    if app.running:
+        await app.stop()
+    if app.post_stop is not None:
+        await app.post_stop(app)
+    await app.shutdown()
+    if app.post_shutdown is not None:
+        await app.post_shutdown(app)

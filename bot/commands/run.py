@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from telegram import Update
 
-from bot.app import build_application
+from bot.app import build_application, start_application, stop_application
 from bot.config import Config
 from bot.logs import setup_logging
 
@@ -71,10 +71,8 @@ async def run_local(config: Config, lang: str = "en") -> int:
 
     async with LocalBotAPI() as server:
         app = build_application(dataclasses.replace(config, api_base_url=server.base_url))
-        async with app:
-            await app.start()
-            assert app.updater is not None
-            await app.updater.start_polling(poll_interval=0.0, timeout=10)
+        await start_application(app)
+        try:
             print(
                 "Local mode: no TELEGRAM_BOT_TOKEN is set, so the bot runs against a local Bot API "
                 f"server at {server.base_url.rsplit('/', 1)[0]} and you chat with it here. Type a "
@@ -83,9 +81,7 @@ async def run_local(config: Config, lang: str = "en") -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            try:
-                await run_terminal_chat(server, language_code=lang)
-            finally:
-                await app.updater.stop()
-                await app.stop()
+            await run_terminal_chat(server, language_code=lang)
+        finally:
+            await stop_application(app)
     return 0

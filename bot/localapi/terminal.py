@@ -1,0 +1,208 @@
+"""Chat with the bot from a terminal through the local Bot API server.
+
+Each typed line becomes a user message (``server.send_text``); every bot message, edit or
+deletion in that chat is printed as readable text. Inline buttons are listed as numbered
+choices; typing a bare number presses that button of the most recent message with buttons
+(a URL button prints its url). ``/quit``, ``/exit`` or end of input leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from typing import IO, Any
+
+from bot.localapi.server import ChatMessage, LocalBotAPI
+
+__all__ = ["format_buttons", "render_message_text", "run_terminal_chat"]
+
+_ANSI = {
+    "bold": ("\033[1m", "\033[22m"),
+    "italic": ("\033[3m", "\033[23m"),
+    "underline": ("\033[4m", "\033[24m"),
+    "strikethrough": ("\033[9m", "\033[29m"),
+    "code": ("\033[2m", "\033[22m"),
+    "pre": ("\033[2m", "\033[22m"),
+}
+
+
+def render_message_text(
+    plain: str | None, entities: list[dict[str, Any]] | None, *, ansi: bool = False
+) -> str:
+    """Plain text with links shown as "text (url)" and, with ``ansi``, styles as escapes."""
+    if not plain:
+        return ""
+    if not entities:
+        return plain
+    units = plain.encode("utf-16-le")
+    opens: dict[int, list[str]] = {}
+    closes: dict[int, list[str]] = {}
+    for ent in entities:
+        start = ent["offset"]
+        end = start + ent["length"]
+        kind = ent["type"]
+        if kind == "text_link" and ent.get("url"):
+            text = units[2 * start : 2 * end].decode("utf-16-le", "replace")
+            if text.strip() != ent["url"]:
+                closes.setdefault(end, []).insert(0, f" ({ent['url']})")
+        elif ansi and kind in _ANSI:
+            opens.setdefault(start, []).append(_ANSI[kind][0])
+            closes.setdefault(end, []).insert(0, _ANSI[kind][1])
+    cuts = sorted(set(opens) | set(closes) | {0, len(units) // 2})
+    out: list[str] = []
+    for a, b in zip(cuts, cuts[1:] + [cuts[-1]], strict=True):
+        out.extend(closes.get(a, ()))
+        out.extend(opens.get(a, ()))
+        if b > a:
+            out.append(units[2 * a : 2 * b].decode("utf-16-le", "replace"))
+    return "".join(out)
+
+
+def format_buttons(msg: ChatMessage) -> str:
+    """The inline keyboard as numbered choices: "[1] Guides  [2] Calculator"."""
+    parts = []
+    for n, button in enumerate(msg.buttons, start=1):
+        label = f"[{n}] {button.get('text', '')}"
+        if "url" in button:
+            label += f" ({button['url']})"
+        parts.append(label)
+    return "  ".join(parts)
+
+
+def _describe(msg: ChatMessage, ansi: bool) -> str:
+    body = render_message_text(msg.plain_text, msg.entities, ansi=ansi)
+    if msg.media is not None:
+        kind = msg.media.get("type", "file")
+        name = msg.media.get("file_name")
+        tag = f"[{kind}{': ' + name if name else ''}]"
+        body = f"{tag} {body}".rstrip()
+    return body
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+async def run_terminal_chat(
+    server: LocalBotAPI,
+    *,
+    user_id: int = 1000001,
+    language_code: str = "en",
+    first_name: str = "You",
+    stdin: IO[str] | None = None,
+    stdout: IO[str] | None = None,
+    reply_wait: float | None = None,
+    settle: float = 0.15,
+) -> None:
+    """Run an interactive chat as user ``user_id`` until /quit, /exit or end of input.
+
+    ``reply_wait``: after each line, wait up to this many seconds for the bot to answer (then
+    until it has been quiet for ``settle`` s) before reading the next line. Defaults to 0
+    when stdin is a terminal and 5 s otherwise, so piped/scripted input stays in step.
+    """
+    stdin = stdin if stdin is not None else sys.stdin
+    stdout = stdout if stdout is not None else sys.stdout
+    ansi = _isatty(stdout)
+    interactive = _isatty(stdin)
+    if reply_wait is None:
+        reply_wait = 0.0 if interactive else 5.0
+    events = server.subscribe(user_id)
+    activity = asyncio.Event()
+
+    def write(line: str) -> None:
+        stdout.write(line + "\n")
+        stdout.flush()
+
+    async def printer() -> None:
+        while True:
+            event, msg = await events.get()
+            if event == "message":
+                write(f"bot> {_describe(msg, ansi)}")
+            elif event == "edit":
+                write(f"✎ (edited) {_describe(msg, ansi)}")
+            elif event == "delete":
+                write(f"✗ (deleted) {_describe(msg, ansi)}")
+            if event != "delete" and msg.buttons:
+                write("     " + format_buttons(msg))
+            activity.set()
+
+    async def wait_for_bot() -> None:
+        if reply_wait <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(activity.wait(), reply_wait)
+        while activity.is_set():
+            activity.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(activity.wait(), settle)
+
+    async def show_callback_answer(query_id: str) -> None:
+        with contextlib.suppress(TimeoutError):
+            answer = await server.wait_for_callback_answer(query_id, timeout=10.0)
+            if answer.get("text"):
+                write(f"ⓘ {answer['text']}")
+            if answer.get("url"):
+                write(f"ⓘ open {answer['url']}")
+
+    def latest_with_buttons() -> ChatMessage | None:
+        for msg in reversed(server.chat(user_id)):
+            if msg.from_bot and not msg.deleted and msg.buttons:
+                return msg
+        return None
+
+    printer_task = asyncio.create_task(printer())
+    side_tasks: set[asyncio.Task[None]] = set()
+    write(
+        f"Chatting with @{server.bot_username} as {first_name} (id {user_id}, "
+        f"{language_code}). Numbers press buttons; /quit leaves."
+    )
+    try:
+        while True:
+            line = await asyncio.to_thread(stdin.readline)
+            if not line:
+                break
+            text = line.strip()
+            if text in ("/quit", "/exit"):
+                break
+            if not text:
+                continue
+            if not interactive:
+                write(f"you> {text}")
+            activity.clear()
+            target = latest_with_buttons() if text.isdigit() else None
+            if target is not None and 1 <= int(text) <= len(target.buttons):
+                button = target.buttons[int(text) - 1]
+                if "callback_data" in button:
+                    query_id = await server.press_button(
+                        user_id, target.message_id, button["callback_data"]
+                    )
+                    task = asyncio.create_task(show_callback_answer(query_id))
+                    side_tasks.add(task)
+                    task.add_done_callback(side_tasks.discard)
+                elif "url" in button:
+                    write(f"→ open {button['url']}")
+                    continue
+                else:
+                    write("→ this button can't be used from the terminal")
+                    continue
+            else:
+                await server.send_text(
+                    user_id, text, language_code=language_code, first_name=first_name
+                )
+            await wait_for_bot()
+    finally:
+        # Let already-queued output reach the screen before leaving.
+        for _ in range(20):
+            if events.empty():
+                break
+            await asyncio.sleep(0.01)
+        for task in (printer_task, *side_tasks):
+            task.cancel()
+        for task in (printer_task, *side_tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        server.unsubscribe(user_id, events)

@@ -1,0 +1,33 @@
+"""Shared fixtures: a temporary database, the local Bot API server, the running bot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.localapi.server import LocalBotAPI
+from bot.storage import Storage
+from tests.harness import BotHarness
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Storage:
+    store = Storage(tmp_path / "bot.sqlite3")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+async def local_api() -> AsyncIterator[LocalBotAPI]:
+    async with LocalBotAPI(rate_limit=None) as server:
+        yield server
+
+
+@pytest.fixture
+async def bot(local_api: LocalBotAPI, tmp_path: Path) -> AsyncIterator[BotHarness]:
+    harness = BotHarness(local_api, tmp_path / "bot.sqlite3")
+    await harness.start()
+    yield harness
+    await harness.stop()
