@@ -355,9 +355,11 @@ def parse_html(src: str) -> tuple[str, list[dict[str, Any]]]:
             elif etype == "blockquote" and "expandable" in attrs:
                 entity["type"] = "expandable_blockquote"
             elif etype == "code" and stack and stack[-1][0] == "pre":
+                # <pre><code class="language-x"> is one pre entity with a language
                 lang = attrs.get("class", "")
                 if lang.startswith("language-"):
                     stack[-1][3]["language"] = lang[len("language-") :]
+                continue
             elif etype == "pre" and attrs.get("language"):
                 entity["language"] = attrs["language"]
             entities.append(entity)
@@ -1010,7 +1012,11 @@ class LocalBotAPI:
         return lambda m: m.seq > seq
 
     async def wait_for_bot_message(
-        self, chat_id: int, *, after_message_id: int | None = None, timeout: float = 5.0  # noqa: ASYNC109
+        self,
+        chat_id: int,
+        *,
+        after_message_id: int | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109
     ) -> ChatMessage:
         """The first bot message in ``chat_id`` newer than ``after_message_id``.
 
@@ -1255,11 +1261,14 @@ class LocalBotAPI:
             return _json_response(ApiError(404, "Not Found").payload(), 404)
         self._bot_id = int(token.split(":", 1)[0])
         self.stats.calls[method] += 1
+        self._notifier.notify()
         try:
             params = await self._read_params(request, method)
             result = await self._dispatch(method, params)
         except ApiError as err:
             return _json_response(err.payload(), err.code)
+        finally:
+            self._notifier.notify()
         return _json_response({"ok": True, "result": result}, 200)
 
     async def _read_params(self, request: web.Request, method: str) -> dict[str, Any]:
@@ -1540,8 +1549,8 @@ class LocalBotAPI:
             self._notifier.notify()
         self._poll_generation += 1
         generation = self._poll_generation
+        self._wake_pollers()  # an older long poll is terminated with 409, like Telegram
         if not pending and timeout > 0:
-            self._wake_pollers()  # an older long poll is superseded
             loop = asyncio.get_running_loop()
             fut: asyncio.Future[None] = loop.create_future()
             self._update_waiters.append(fut)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from typing import IO, Any
 
@@ -78,6 +79,50 @@ def _describe(msg: ChatMessage, ansi: bool) -> str:
         tag = f"[{kind}{': ' + name if name else ''}]"
         body = f"{tag} {body}".rstrip()
     return body
+
+
+class _LineReader:
+    """Read lines without blocking the event loop (fd reader when possible, else a thread)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._fd: int | None = None
+        self._buffer = b""
+        self._eof = False
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            self._fd = stream.fileno()
+
+    async def readline(self) -> str:
+        """The next line including its newline; "" at end of input."""
+        if self._fd is None:
+            return await asyncio.to_thread(self._stream.readline)
+        while b"\n" not in self._buffer and not self._eof:
+            loop = asyncio.get_running_loop()
+            ready: asyncio.Future[None] = loop.create_future()
+            try:
+                loop.add_reader(self._fd, _set_once, ready)
+            except (OSError, ValueError, NotImplementedError):
+                self._fd = None  # e.g. a regular file: epoll can't watch it
+                return await asyncio.to_thread(self._stream.readline)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(self._fd)
+            chunk = os.read(self._fd, 65536)
+            if chunk:
+                self._buffer += chunk
+            else:
+                self._eof = True
+        if b"\n" in self._buffer:
+            line, self._buffer = self._buffer.split(b"\n", 1)
+            return line.decode("utf-8", "replace") + "\n"
+        line, self._buffer = self._buffer, b""
+        return line.decode("utf-8", "replace")
+
+
+def _set_once(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _isatty(stream: Any) -> bool:
@@ -154,6 +199,7 @@ async def run_terminal_chat(
                 return msg
         return None
 
+    reader = _LineReader(stdin)
     printer_task = asyncio.create_task(printer())
     side_tasks: set[asyncio.Task[None]] = set()
     write(
@@ -162,7 +208,7 @@ async def run_terminal_chat(
     )
     try:
         while True:
-            line = await asyncio.to_thread(stdin.readline)
+            line = await reader.readline()
             if not line:
                 break
             text = line.strip()
