@@ -1,0 +1,74 @@
+"""``python -m bot ask "TEXT" [--json] [--lang en|ms|zh] [--content DIR]``: match a question.
+
+``TEXT`` = ``-`` reads one question per line from stdin and answers each, in order. With
+``--json`` each answer is one JSON object per line: ``{"lang", "guide", "score", "suggestions"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bot.domain.guides import LANGS, GuideLibrary, load_guides
+from bot.domain.matcher import Match, Matcher
+
+try:
+    from bot.config import CONTENT_DIR
+except ImportError:  # pragma: no cover - the lead's config module is optional here
+    CONTENT_DIR = Path(__file__).resolve().parents[2] / "content"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``ask`` subcommand."""
+    p = subparsers.add_parser("ask", help="match a question to a guide")
+    p.add_argument("text", help='the question, or "-" to read one question per line from stdin')
+    p.add_argument("--json", action="store_true", help="print JSON objects, one per line")
+    p.add_argument("--lang", choices=LANGS, default=None, help="the user's language, when unclear")
+    p.add_argument("--content", type=Path, default=CONTENT_DIR, help="content directory")
+    p.set_defaults(func=run)
+
+
+def _readable(m: Match, library: GuideLibrary) -> str:
+    def title(gid: str) -> str:
+        g = library.get(gid, m.lang)
+        return f"{gid} ({g.title})" if g else gid
+
+    if m.guide:
+        line = f"[{m.lang}] {title(m.guide)} score={m.score:.2f}"
+        if m.suggestions:
+            line += " also: " + ", ".join(m.suggestions)
+        return line
+    if m.suggestions:
+        return f"[{m.lang}] unsure (score={m.score:.2f}), did you mean: " + "; ".join(
+            title(g) for g in m.suggestions
+        )
+    return f"[{m.lang}] no matching guide"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Answer the question(s); 2 on bad input (empty question, no guides)."""
+    content = Path(args.content)
+    library = load_guides(content)
+    if not len(library):
+        print(f"error: no guides found under {content}", file=sys.stderr)
+        return 2
+    if args.text == "-":
+        questions = [line.rstrip("\n") for line in sys.stdin]
+    else:
+        if not args.text.strip():
+            print("error: the question is empty", file=sys.stderr)
+            return 2
+        questions = [args.text]
+    matcher = Matcher.build(library)
+    for q in questions:
+        m = matcher.match(q, user_lang=args.lang) if q.strip() else None
+        if m is None:
+            lang = args.lang or "en"
+            m = Match(lang, False, None, 0.0, ())
+        if args.json:
+            print(json.dumps(m.as_dict(), ensure_ascii=False))
+        else:
+            print(_readable(m, library))
+    return 0

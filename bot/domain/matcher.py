@@ -1,0 +1,667 @@
+"""Match a free-text question to a guide: BM25F retrieval over the guides, in three languages.
+
+How it works
+------------
+* One index per language over every guide in that language, with a BM25 model per field
+  (title, keywords, summary, step text); a guide's score is the weighted sum over fields
+  (``FIELD_WEIGHTS``: the curated keywords count most). Title, summary and keywords also index
+  unordered word pairs at most ``PAIR_WINDOW`` apart (a cheap proximity feature).
+* Analysis: NFKC + lower-case; Chinese runs are segmented with jieba (domain words added); Latin
+  words are split from digits, stop words dropped, and lightly stemmed (English plurals/-ing/-ed,
+  Malay meN-/di-/ber-/pe(N)- prefixes and -kan/-an/-nya suffixes) by the index's language.
+* Synonyms (``CONCEPTS``, data below) map surface forms in any language - "maid", "amah",
+  "pembantu rumah", "外佣" - to one concept token (``~maid``) that is added next to the words, in
+  the guides and in the question alike. Concept tokens are what makes "how to bayar socso for
+  maid" or "外佣社险怎么付" find the right guide whatever language the words are in.
+* Typos: a Latin query word that is in no vocabulary is replaced by its closest vocabulary word
+  (rapidfuzz ratio, cut-off depends on the word length), at a reduced weight.
+* Cross-language pass: the question is scored against all three indexes; a guide's score is its
+  score in the question's language plus ``CROSS_WEIGHT`` times its scores in the other two.
+* Decision: no query word that is a title/keyword/concept word of any guide -> nothing;
+  otherwise ``Match.score`` (a confidence in 0..1, see :class:`Match`) decides between a
+  confident answer (``guide`` set) and "did you mean" suggestions.
+
+Pure Python: no telegram imports.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import jieba
+from rapidfuzz import fuzz, process
+
+from bot.domain.guides import LANGS, Guide, GuideLibrary
+
+__all__ = ["CONCEPTS", "Match", "Matcher", "analyze", "detect_lang"]
+
+# --------------------------------------------------------------------------- data
+
+# Concept -> surface forms, in any language. Latin forms match whole words (lower-case, several
+# words allowed); Chinese forms match as substrings. Misspellings people type belong here too.
+# fmt: off
+CONCEPTS: dict[str, tuple[str, ...]] = {
+    "socso": (
+        "socso", "sosco", "soxso", "socs", "scoso", "socco", "perkeso", "perkezo",
+        "perkesso", "pkeso", "perkso", "social security", "keselamatan sosial", "ksp",
+        "社险", "社险机构", "社会保险", "社会保险机构", "社保", "社安", "社险局",
+    ),
+    "eis": (
+        "eis", "sip", "employment insurance", "employment insurance system",
+        "insurans pekerjaan", "sistem insurans pekerjaan", "eis sip", "sip eis",
+        "就业保险", "就业保险计划", "就业保险制度", "失业保险", "就业险",
+    ),
+    "maid": (
+        "maid", "maids", "amah", "helper", "helpers", "domestic worker", "domestic workers",
+        "domestic helper", "domestic helpers", "pembantu rumah", "pembantu", "pekerja domestik",
+        "prt", "bibik", "bibi", "orang gaji", "fdh", "fdw", "household worker",
+        "女佣", "外佣", "菲佣", "印佣", "佣人", "帮佣", "家庭帮佣", "家佣", "女傭", "外傭", "保姆",
+        "家务助理", "家庭佣工",
+    ),
+    "assist": ("assist", "asist", "assit", "portal assist", "assist portal", "assist perkeso"),
+    "register": (
+        "register", "registration", "registered", "registering", "reigster", "regster",
+        "regsiter", "daftar", "pendaftaran", "mendaftar", "didaftarkan", "daftarkan", "sign up",
+        "signup", "enrol", "enroll", "enrolment", "new account", "akaun baru", "buka akaun",
+        "注册", "登记", "申请", "开户", "报名",
+    ),
+    "pay": (
+        "pay", "paid", "paying", "payment", "payments", "bayar", "byr", "bayaran", "membayar",
+        "dibayar", "pembayaran", "fpx", "caruman", "carum", "contribution", "contributions",
+        "contribute", "缴纳", "缴", "付", "支付", "付款", "缴费", "付钱", "供款", "怎么交", "要交", "交钱", "交社险",
+    ),
+    "deadline": (
+        "deadline", "deadlines", "due", "due date", "last day", "last date", "latest by",
+        "before when", "what date", "which date", "tarikh akhir", "tarikh tutup", "tarikh",
+        "sebelum bila", "hari bulan", "hb", "截止", "截止日期", "期限", "最迟", "几号", "限期",
+        "最后一天", "哪天", "什么时候", "几时",
+    ),
+    "deduct": (
+        "deduct", "deducted", "deduction", "deductions", "potong", "potongan", "dipotong",
+        "扣", "扣款", "扣薪", "扣除", "扣钱",
+    ),
+    "day15": ("15th", "15hb", "15 hb", "15 hari bulan", "fifteenth", "15号", "15日"),
+    "day16": ("16th", "16hb", "16 hb", "16 hari bulan", "sixteenth", "16号", "16日"),
+    "late": (
+        "late", "lateness", "overdue", "interest", "fclb", "lewat", "terlewat", "faedah",
+        "lambat", "tertunggak", "迟", "迟交", "逾期", "迟缴", "利息", "晚交", "迟付", "拖欠",
+    ),
+    "penalty": (
+        "fine", "fined", "penalty", "penalties", "penalti", "denda", "saman", "jail", "prison",
+        "offence", "what happens if", "kalau tak", "kalau tidak", "罚款", "罚金", "被罚", "会怎样",
+        "坐牢", "罚",
+    ),
+    "must": (
+        "must", "compulsory", "mandatory", "required", "obligatory", "do i need", "is it need",
+        "wajib", "mesti", "diwajibkan", "perlu ke", "kena ke", "一定要", "必须", "强制", "需要缴",
+        "需要买", "需要交", "要不要", "是否要", "需不需要",
+    ),
+    "documents": (
+        "document", "documents", "docs", "doc", "passport", "pasport", "permit", "work permit",
+        "ic", "mykad", "copy", "salinan", "dokumen", "permit kerja", "文件", "护照", "准证",
+        "工作准证", "证件", "身份证", "资料",
+    ),
+    "weekend": (
+        "weekend", "sunday", "saturday", "public holiday", "holiday", "hujung minggu", "ahad",
+        "sabtu", "cuti umum", "cuti", "星期天", "星期日", "星期六", "周末", "礼拜天", "公共假期",
+        "假期", "假日",
+    ),
+    "table": (
+        "table", "rate table", "contribution table", "jadual", "jadual caruman", "schedule",
+        "费率表", "缴纳表", "表格", "对照表",
+    ),
+    "password": (
+        "password", "pasword", "passwd", "pw", "kata laluan", "katalaluan", "login", "log in",
+        "log masuk", "user id", "userid", "username", "idportal", "portal id", "id portal",
+        "forgot", "forget", "lupa", "reset", "locked", "密码", "登录", "登入", "账号", "帐号",
+        "户口", "用户名", "账户",
+    ),
+    "lindung": (
+        "lindung", "lindung 24 jam", "lindung24jam", "24jam", "24 jam", "24 hour", "24 hours",
+        "24hr", "24h", "skbbk", "non work", "non-work", "outside work", "after work",
+        "bukan bencana kerja", "kemalangan bukan", "off duty", "off-duty",
+        "24小时", "非工伤", "下班", "工作以外", "上下班",
+    ),
+    "noteligible": (
+        "not eligible", "noteligible", "ineligible", "not eligable", "tidak layak", "tak layak",
+        "x layak", "xlayak", "tk layak", "exempt", "tak perlu bayar", "tidak perlu bayar",
+        "x perlu bayar", "不用缴", "不需要缴", "免缴", "不必缴", "不用交", "eligible", "eligibility", "layak", "kelayakan",
+        "不符合", "不合格", "资格", "没资格", "不符", "不能缴", "不可以缴",
+    ),
+    "rate": (
+        "rate", "rates", "kadar", "percentage", "percent", "peratus", "how much", "berapa",
+        "brp", "ceiling", "siling", "had siling", "max",
+        "maximum", "category", "kategori", "jenis pertama", "jenis kedua", "first category",
+        "second category", "费率", "比率", "百分比", "多少", "多少钱", "上限", "类别",
+        "率", "扣多少",
+    ),
+    "contact": (
+        "contact", "hotline", "helpline", "careline", "phone", "call", "number", "tel",
+        "telephone", "email", "e-mail", "office", "branch", "counter", "talk", "hubungi",
+        "telefon", "nombor", "no tel", "pejabat", "cawangan", "kaunter", "emel",
+        "khidmat pelanggan", "customer service", "电话", "联系", "联络", "客服", "热线",
+        "办事处", "分行", "邮件", "电邮", "打给", "找谁",
+    ),
+    "textfile": (
+        "text file", "txt", "textfile", "fail teks", "fail txt", "upload", "muat naik",
+        "文本文件", "文本", "上传", "txt文件",
+    ),
+    "worker": (
+        "employee", "employees", "worker", "workers", "staff", "staffs", "pekerja", "kakitangan",
+        "pekerja saya", "员工", "雇员", "工人", "职员", "伙计",
+    ),
+    "employer": (
+        "employer", "employers", "majikan", "company", "syarikat", "business", "boss",
+        "雇主", "公司", "老板",
+    ),
+    "foreign": (
+        "foreign", "foreigner", "foreign worker", "asing", "pekerja asing", "indonesian",
+        "filipino", "filipina", "philippine", "bangladeshi", "外劳", "外籍", "外国",
+    ),
+    "age": (
+        "age", "old", "umur", "usia", "60", "57", "55", "18", "warga emas", "pencen", "retire",
+        "年龄", "岁", "退休",
+    ),
+}
+
+# fmt: on
+
+STOP_EN = frozenset(
+    """a an the to of for in on at by with from and or but if so as is are am was were be been
+    being do does did doing done i me my mine we our us you your he she it its they them their
+    this that these those there here what whats what's which who whom whose why how hows when
+    where can could should would will shall may might must need needs want wants please pls plz
+    tell know let get got give about any some all just also still yet very really much many
+    there's it's i'm im u ur hi hello hey thanks thank ok okay yes no yeah sir madam bro sis
+    help today now tomorrow one thing anyone someone something whether""".split()
+)
+STOP_MS = frozenset(
+    """nak mahu hendak macam mana camne camana macamana mcm mne bagaimana bagaimanakah cara
+    saya sy aku kami kita anda awak dia mereka untuk utk dengan dgn ke kah tak x tidak tk
+    boleh leh blh bole apa ape bila bile yang ini itu ni tu la lah je jer sahaja pun dah sudah
+    belum lagi kat dekat di dan atau ada adakah perlu kena kene harus tolong minta sikit
+    terima kasih tq ty hai helo salam selamat pagi petang malam boss bos encik puan cik
+    kenapa mengapa siapa macammana gimana gmana nk pls""".split()
+)
+STOP_ZH = frozenset(
+    """的 了 吗 呢 吧 啊 呀 嘛 我 你 他 她 我们 你们 是 在 有 要 会 能 可以 怎么 怎样 如何 怎么样
+    什么 哪里 请问 请 一下 这个 那个 这 那 和 与 跟 给 对 就 都 也 还 又 把 被 让 到 去 来
+    说 问 个 为 为什么 吗? 您 好 你好 谢谢 多谢 哈喽 嗨 早安 早上好 麻烦 想 想要 需要 该 应该
+    帮 帮忙 一 下 哦 喔 嗯 啦 咯 号 日 月 年 个 多 少 新 后 前 里 哪 些 上 中 时 次 天 做 用 拿
+    算 办 怎么办 不 没 没有 已经 还 还要 之前 以后 什么时候 哪些 那些 这些""".split()
+)
+STOP = {"en": STOP_EN, "ms": STOP_MS, "zh": STOP_ZH}
+ALL_STOP = STOP_EN | STOP_MS | STOP_ZH
+
+# Words that mark a language (function words and very common verbs), for detect_lang.
+MS_MARKERS = frozenset(
+    """macam mana nak bayar bagaimana saya untuk dengan ke tak x tidak boleh leh blh apa bila
+    yang ini itu ni tu la lah je cara camne camana mcm macamana kat dekat pun dah sudah belum
+    lagi kena perlu ada adakah daftar pekerja majikan caruman lupa hilang tarikh akhir kadar
+    berapa bulan gaji pembantu rumah siapa kenapa mengapa nombor hubungi telefon layak tiada
+    aku kami kita anda awak utk dgn sy nk tk mne bole kene macammana pendaftaran bayaran
+    mendaftar membayar sebelum lewat denda baru akaun kata laluan muat naik fail orang asing
+    tempatan maksud kalau jika tapi tetapi juga sahaja jer bagi tolong minta mahu hendak
+    terima kasih salam selamat pagi petang malam borang perlindungan pejabat terdekat skim
+    kemalangan luar waktu kerja beza jenis pertama kedua lama dapat lepas hantar potongan
+    potong baru jun resit bulanan langkah faedah wajib dokumen terkini peratus sebab""".split()
+)
+EN_MARKERS = frozenset(
+    """how what when where why who which can could do does did is are am the a an to for of my
+    i me we our your you with in on and not pay register need must should have has much many
+    due date late forgot lost it this that there any please get check when's what's how's
+    whats hows cant can't don't dont doesn't doesnt won't isn't after before every month
+    monthly new account number call mean means meaning still again wrong error if then from
+    at by or but was were will would there their they he she his her steps needed says
+    address above below share salary table renewal contract successfully saved button
+    registration payment deadline""".split()
+)
+
+FIELD_WEIGHTS = {"title": 1.0, "keywords": 3.0, "summary": 0.5, "steps": 0.7}
+K1 = 1.2
+B = 0.75
+CROSS_WEIGHT = 0.4
+FUZZY_WEIGHT = 0.8
+PAIR_WEIGHT = 0.6
+PAIR_WINDOW = 2
+MAX_QUERY_CHARS = 400  # a question longer than this is cut (keeps matching fast)
+CONFIDENT = 0.5  # Match.score at or above this -> a guide is returned
+MIN_LEAD = 0.025  # lead over the runner-up that makes a multi-word question confident
+MIN_LEAD_ONE_UNIT = 0.5  # ... and a one-word (one-concept) question
+SUGGEST_RATIO = 0.45  # suggestions: raw score at least this fraction of the best
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_RE = re.compile(f"[{_CJK}]")
+_RUN_RE = re.compile(f"[{_CJK}]+|[a-z0-9]+(?:'[a-z]+)?")
+_WORD_RE = re.compile(r"[a-z]+|[0-9]+")
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- analysis
+
+_JIEBA_READY = False
+
+
+def _init_jieba() -> None:
+    """Load jieba's dictionary once, quietly, with the domain words added."""
+    global _JIEBA_READY
+    if _JIEBA_READY:
+        return
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    for forms in CONCEPTS.values():
+        for form in forms:
+            if _CJK_RE.search(form) and len(form) > 1:
+                jieba.add_word(form, freq=20000)
+    for word in ("缴纳", "雇主", "雇员", "投保薪资上限", "类别1", "类别2", "令吉", "文本文件"):
+        jieba.add_word(word, freq=20000)
+    _JIEBA_READY = True
+
+
+def normalize(text: str) -> str:
+    """NFKC, lower-case, curly quotes to straight ones."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return text.replace("\u2019", "'").replace("\u2018", "'")
+
+
+def _stem_en(w: str) -> str:
+    if len(w) <= 3 or w.isdigit():
+        return w
+    if w.endswith("'s"):
+        w = w[:-2]
+    if w.endswith("sses"):
+        w = w[:-2]
+    elif w.endswith("ies") and len(w) > 4:
+        w = w[:-3] + "y"
+    elif w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > 3:
+        w = w[:-1]
+    if w.endswith("ing") and len(w) > 5:
+        w = w[:-3]
+    elif w.endswith("ed") and len(w) > 4:
+        w = w[:-2]
+    return w
+
+
+_MS_PREFIXES = ("meng", "meny", "mem", "men", "me", "di", "ber", "ter", "peng", "pem", "pen")
+_MS_SUFFIXES = ("kannya", "nya", "kan", "an", "lah", "kah")
+
+
+def _stem_ms(w: str) -> str:
+    if len(w) <= 4 or w.isdigit():
+        return w
+    for suf in _MS_SUFFIXES:
+        if w.endswith(suf) and len(w) - len(suf) >= 4:
+            w = w[: -len(suf)]
+            break
+    for pre in _MS_PREFIXES:
+        if w.startswith(pre) and len(w) - len(pre) >= 4:
+            rest = w[len(pre) :]
+            if pre == "meny":
+                rest = "s" + rest
+            w = rest
+            break
+    return w
+
+
+_STEMMERS = {"en": _stem_en, "ms": _stem_ms, "zh": _stem_en}
+
+
+@lru_cache(maxsize=1)
+def _concept_patterns() -> tuple[tuple[str, re.Pattern[str] | None, str], ...]:
+    out: list[tuple[str, re.Pattern[str] | None, str]] = []
+    for concept, forms in CONCEPTS.items():
+        for form in forms:
+            f = normalize(form)
+            if _CJK_RE.search(f):
+                out.append((concept, None, f))
+            else:
+                words = _WORD_RE.findall(f)
+                pat = re.compile(r"(?<![a-z0-9])" + r"[^a-z0-9]*".join(words) + r"(?![a-z0-9])")
+                out.append((concept, pat, f))
+    return tuple(out)
+
+
+def concepts_in(text: str) -> set[str]:
+    """Concept names whose surface forms occur in ``text`` (already normalized)."""
+    found: set[str] = set()
+    for concept, pat, form in _concept_patterns():
+        if concept in found:
+            continue
+        if pat is None:
+            if form in text:
+                found.add(concept)
+        elif pat.search(text):
+            found.add(concept)
+    return found
+
+
+def _raw_words(text: str) -> list[str]:
+    """Words of normalized ``text``: jieba words for Chinese runs, Latin/digit words otherwise."""
+    words: list[str] = []
+    for run in _RUN_RE.findall(text):
+        if _CJK_RE.match(run):
+            words.extend(w for w in jieba.lcut_for_search(run) if w.strip())
+        else:
+            words.extend(_WORD_RE.findall(run.replace("'s", "")))
+    return words
+
+
+def analyze(text: str, lang: str) -> list[str]:
+    """Terms of ``text`` for an index in ``lang``: stemmed words without stop words, plus
+    ``~concept`` tokens for every synonym concept found."""
+    _init_jieba()
+    norm = normalize(text)
+    stem = _STEMMERS.get(lang, _stem_en)
+    terms = [stem(w) for w in _raw_words(norm) if w not in ALL_STOP]
+    terms.extend("~" + c for c in sorted(concepts_in(norm)))
+    return [t for t in terms if t]
+
+
+@lru_cache(maxsize=1)
+def _form_table() -> tuple[dict[str, str], dict[tuple[str, ...], str]]:
+    """Concept forms that are one word (or one jieba word) and forms of 2-3 Latin words."""
+    single: dict[str, str] = {}
+    multi: dict[tuple[str, ...], str] = {}
+    for concept, forms in CONCEPTS.items():
+        for form in forms:
+            f = normalize(form)
+            if _CJK_RE.search(f):
+                single.setdefault(f, concept)
+                continue
+            words = tuple(_WORD_RE.findall(f))
+            if len(words) == 1:
+                single.setdefault(words[0], concept)
+            elif 1 < len(words) <= 3:
+                multi.setdefault(words, concept)
+    return single, multi
+
+
+def _units(words: list[str], stem: object) -> list[str]:
+    """The word stream with stop words dropped and concept forms replaced by ``~concept``."""
+    single, multi = _form_table()
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        for n in (3, 2):
+            c = multi.get(tuple(words[i : i + n]))
+            if c:
+                out.append("~" + c)
+                i += n
+                break
+        else:
+            w = words[i]
+            c = single.get(w)
+            if c:
+                out.append("~" + c)
+            elif w not in ALL_STOP:
+                out.append(stem(w))  # type: ignore[operator]
+            i += 1
+    return out
+
+
+def pair_terms(units: list[str]) -> list[str]:
+    """Unordered pairs of units at most PAIR_WINDOW apart: a cheap proximity feature."""
+    out: list[str] = []
+    for i, a in enumerate(units):
+        for b in units[i + 1 : i + 1 + PAIR_WINDOW]:
+            if a != b:
+                x, y = (a, b) if a < b else (b, a)
+                out.append(f"{x}|{y}")
+    return out
+
+
+def analyze_pairs(text: str, lang: str) -> list[str]:
+    """Proximity pair terms of ``text`` (see :func:`pair_terms`)."""
+    _init_jieba()
+    stem = _STEMMERS.get(lang, _stem_en)
+    return pair_terms(_units(_raw_words(normalize(text)), stem))
+
+
+# --------------------------------------------------------------------------- language
+
+
+def detect_lang(text: str) -> tuple[str, bool]:
+    """Guess the language of a question: ("en"|"ms"|"zh", confident).
+
+    Any Chinese characters -> zh (confident with two or more). Otherwise Malay and English
+    function words are counted; a clear majority is confident, a tie or no marker falls back to
+    en, not confident.
+    """
+    norm = normalize(text)
+    cjk = len(_CJK_RE.findall(norm))
+    if cjk:
+        return "zh", cjk >= 2
+    words = _WORD_RE.findall(norm)
+    ms = sum(1 for w in words if w in MS_MARKERS)
+    en = sum(1 for w in words if w in EN_MARKERS)
+    if ms > en:
+        return "ms", ms >= 2 or (ms == 1 and en == 0 and len(words) <= 4)
+    if en > ms:
+        return "en", en >= 2 or (en == 1 and ms == 0 and len(words) <= 4)
+    return "en", False
+
+
+# --------------------------------------------------------------------------- index
+
+
+@dataclass
+class _Field:
+    """BM25 statistics of one field (title, keywords, summary or steps) over the guides."""
+
+    tfs: list[Counter[str]]
+    lengths: list[int]
+    avgdl: float
+    idf: dict[str, float]
+
+    @classmethod
+    def build(cls, docs: list[list[str]]) -> _Field:
+        tfs = [Counter(d) for d in docs]
+        lengths = [len(d) for d in docs]
+        df: Counter[str] = Counter()
+        for tf in tfs:
+            df.update(tf.keys())
+        n = len(docs)
+        idf = {t: math.log(1.0 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+        avgdl = (sum(lengths) / n) if n and sum(lengths) else 1.0
+        return cls(tfs, lengths, avgdl, idf)
+
+    def score(self, i: int, query: dict[str, float]) -> float:
+        tf = self.tfs[i]
+        norm = K1 * (1.0 - B + B * self.lengths[i] / self.avgdl)
+        s = 0.0
+        for term, qw in query.items():
+            f = tf.get(term)
+            if f:
+                s += qw * self.idf[term] * f * (K1 + 1.0) / (f + norm)
+        return s
+
+
+@dataclass
+class _Index:
+    """One language: a BM25 index per field; a guide's score is the weighted sum over fields."""
+
+    lang: str
+    ids: list[str]
+    fields: dict[str, _Field]
+    vocab: frozenset[str]
+    anchors: frozenset[str]  # title/keyword/concept terms: a hit on one makes a query plausible
+
+    @classmethod
+    def build(cls, lang: str, guides: list[Guide]) -> _Index:
+        texts = {
+            "title": [g.title for g in guides],
+            "keywords": [" ; ".join(g.keywords) for g in guides],
+            "summary": [g.summary for g in guides],
+            "steps": [g.step_text for g in guides],
+        }
+        fields: dict[str, _Field] = {}
+        vocab: set[str] = set()
+        anchors: set[str] = set()
+        keyword_lists = [g.keywords for g in guides]
+        for name, docs in texts.items():
+            analyzed = [analyze(t, lang) for t in docs]
+            if name in ("title", "summary"):
+                for terms, t in zip(analyzed, docs, strict=True):
+                    terms.extend(analyze_pairs(t, lang))
+            elif name == "keywords":
+                for terms, kws in zip(analyzed, keyword_lists, strict=True):
+                    for kw in kws:
+                        terms.extend(analyze_pairs(kw, lang))
+            fields[name] = _Field.build(analyzed)
+            for terms in analyzed:
+                vocab.update(terms)
+                if name in ("title", "keywords"):
+                    anchors.update(t for t in terms if "|" not in t)
+        anchors.update(t for t in vocab if t.startswith("~"))
+        return cls(lang, [g.id for g in guides], fields, frozenset(vocab), frozenset(anchors))
+
+    def scores(self, query: dict[str, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for i, gid in enumerate(self.ids):
+            s = sum(FIELD_WEIGHTS[name] * f.score(i, query) for name, f in self.fields.items())
+            if s > 0:
+                out[gid] = s
+        return out
+
+
+# --------------------------------------------------------------------------- matcher
+
+
+@dataclass(frozen=True)
+class Match:
+    """The result of matching one question.
+
+    ``lang``: language of the question (or ``user_lang`` when detection is unsure);
+    ``lang_confident``: whether detection was sure; ``guide``: the answer's guide id when the
+    matcher is confident, else None; ``score``: confidence in 0..1 of the best guide, 0.5 being
+    the decision line (see :meth:`Matcher.confidence`; 0 when nothing is plausible); ``suggestions``: up to 3 other plausible guide ids, best first
+    (when ``guide`` is None these are the "did you mean" choices).
+    """
+
+    lang: str
+    lang_confident: bool
+    guide: str | None
+    score: float
+    suggestions: tuple[str, ...] = ()
+    ranked: tuple[tuple[str, float], ...] = field(default=(), repr=False, compare=False)
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON shape of the CLI: lang, guide, score, suggestions."""
+        return {
+            "lang": self.lang,
+            "guide": self.guide,
+            "score": round(self.score, 4),
+            "suggestions": list(self.suggestions),
+        }
+
+
+class Matcher:
+    """Question -> guide matcher. Build once with :meth:`build`, then call :meth:`match`."""
+
+    def __init__(self, indexes: dict[str, _Index]) -> None:
+        self._indexes = indexes
+        vocab: set[str] = set()
+        for idx in indexes.values():
+            vocab.update(t for t in idx.vocab if not t.startswith("~") and not _CJK_RE.search(t))
+        self._vocab_set = frozenset(vocab)
+        self._all_terms = frozenset().union(*(idx.vocab for idx in indexes.values()))
+        self._vocab = sorted(vocab)
+        self._fuzzy = lru_cache(maxsize=4096)(self._fuzzy_uncached)
+
+    @classmethod
+    def build(cls, library: GuideLibrary) -> Matcher:
+        """Index every guide of ``library`` (one index per language)."""
+        _init_jieba()
+        indexes = {
+            lang: _Index.build(lang, library.in_lang(lang))
+            for lang in LANGS
+            if library.in_lang(lang)
+        }
+        return cls(indexes)
+
+    def _fuzzy_uncached(self, word: str) -> str | None:
+        if len(word) < 4 or word.isdigit():
+            return None
+        cutoff = 80.0 if len(word) >= 6 else 85.0 if len(word) >= 5 else 74.0
+        hit = process.extractOne(word, self._vocab, scorer=fuzz.ratio, score_cutoff=cutoff)
+        return hit[0] if hit else None
+
+    def _query(self, text: str, lang: str) -> tuple[dict[str, float], set[str]]:
+        """Query term weights for the index in ``lang`` (words, typo fixes, concepts, pairs)
+        and the distinct units (concepts or words) of the question that the guides know."""
+        norm = normalize(text)
+        stem = _STEMMERS.get(lang, _stem_en)
+        weights: dict[str, float] = {}
+        raw = _raw_words(norm)
+        fixed_words: list[str] = []
+        for w in raw:
+            if w in ALL_STOP:
+                fixed_words.append(w)
+                continue
+            term = stem(w)
+            weights[term] = max(weights.get(term, 0.0), 1.0)
+            if term not in self._vocab_set and w not in self._vocab_set and not _CJK_RE.search(w):
+                fixed = self._fuzzy(term)
+                if fixed:
+                    weights[fixed] = max(weights.get(fixed, 0.0), FUZZY_WEIGHT)
+                    norm = norm + " " + fixed  # let concept forms see the corrected word
+                    w = fixed
+            fixed_words.append(w)
+        for c in concepts_in(norm):
+            weights["~" + c] = 1.0
+        units = _units(fixed_words, stem)
+        for pair in pair_terms(units):
+            weights[pair] = PAIR_WEIGHT
+        known = {u for u in units if u.startswith("~") or u in self._all_terms}
+        return weights, known
+
+    def match(self, text: str, user_lang: str | None = None) -> Match:
+        """Match ``text``; see :class:`Match` for the fields."""
+        text = text[:MAX_QUERY_CHARS]
+        guess, confident = detect_lang(text)
+        lang = guess if confident or not user_lang else user_lang
+        if lang not in self._indexes and self._indexes:
+            lang = "en" if "en" in self._indexes else next(iter(self._indexes))
+        total: dict[str, float] = {}
+        plausible = False
+        known: set[str] = set()
+        for idx_lang, idx in self._indexes.items():
+            query, units = self._query(text, idx_lang)
+            known |= units
+            if any(t in idx.anchors for t in query):
+                plausible = True
+            w = 1.0 if idx_lang == lang else CROSS_WEIGHT
+            for gid, s in idx.scores(query).items():
+                total[gid] = total.get(gid, 0.0) + w * s
+        if not plausible or not total:
+            return Match(lang, confident, None, 0.0, ())
+        ranked = sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
+        best_id, s1 = ranked[0]
+        s2 = ranked[1][1] if len(ranked) > 1 else 0.0
+        score = self.confidence(s1, s2, len(known))
+        others = [gid for gid, s in ranked[1:] if s >= SUGGEST_RATIO * s1]
+        if score >= CONFIDENT:
+            return Match(lang, confident, best_id, score, tuple(others[:3]), tuple(ranked))
+        suggestions = [best_id, *others][:3]
+        return Match(lang, confident, None, score, tuple(suggestions), tuple(ranked))
+
+    @staticmethod
+    def confidence(s1: float, s2: float, units: int) -> float:
+        """Confidence in 0..1 that the best guide is the answer; 0.5 is the decision line.
+
+        ``lead`` = (s1 - s2) / s1 is how far the best guide's score is ahead of the runner-up.
+        A question with two or more known units ("pay socso maid") needs a lead of
+        ``MIN_LEAD`` to reach 0.5; a one-unit question ("socso") is inherently ambiguous and
+        needs ``MIN_LEAD_ONE_UNIT``. confidence = lead / (lead + required).
+        """
+        if s1 <= 0:
+            return 0.0
+        lead = (s1 - s2) / s1
+        required = MIN_LEAD if units >= 2 else MIN_LEAD_ONE_UNIT
+        return lead / (lead + required) if lead > 0 else 0.0

@@ -1,0 +1,316 @@
+"""Guide loader, Markdown -> Telegram HTML, and check_content (fixtures and the real content)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.domain.guides import (
+    LANGS,
+    MAX_STEP_CHARS,
+    check_content,
+    load_guides,
+    markdown_to_html,
+    url_problem,
+)
+
+FIXTURE = Path(__file__).parent / "data" / "guides_fixture"
+REAL_CONTENT = Path(__file__).resolve().parents[1] / "content"
+GUIDE_IDS = {
+    "assist-register",
+    "pay-socso",
+    "pay-eis",
+    "domestic-coverage",
+    "domestic-register",
+    "domestic-pay",
+    "payment-deadlines",
+    "eis-not-eligible",
+    "contact-perkeso",
+    "lindung-24jam",
+    "contribution-rates",
+}
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> Path:
+    """A writable copy of the fixture content (so a test can break one file)."""
+    dst = tmp_path / "content"
+    shutil.copytree(FIXTURE, dst)
+    return dst
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"fixture changed: {old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+# ----------------------------------------------------------------- loader
+
+
+def test_load_fixture_guides() -> None:
+    lib = load_guides(FIXTURE)
+    assert lib.ids() == ("pay-eis", "pay-socso")
+    assert len(lib) == 6
+    g = lib.get("pay-socso", "ms")
+    assert g is not None and g.lang == "ms" and g.id == "pay-socso"
+    assert g.title == "Bayar caruman PERKESO bulanan dengan fail teks"
+    assert g.topic == "employers"
+    assert g.reviewed == date(2026, 11, 25)
+    assert g.related == ("pay-eis",)
+    assert "fail teks" in g.keywords
+    assert [s.title for s in g.steps] == [
+        "Sediakan fail teks",
+        'Buka "SOCSO - Contribution"',
+        "Bayar",
+    ]
+    assert g.links[0].url == "https://assist.perkeso.gov.my/employer/login"
+    assert g.links[0].step == 2
+    assert g.sources[0].label == "PERKESO: caruman"
+
+
+def test_get_falls_back_to_english_and_unknown_is_none(content: Path) -> None:
+    (content / "zh" / "guides" / "pay-eis.md").unlink()
+    lib = load_guides(content)
+    assert lib.get("pay-eis", "zh").lang == "en"
+    assert lib.get("pay-eis", "xx").lang == "en"
+    assert lib.get("no-such-guide", "en") is None
+
+
+def test_by_topic_groups_by_topic_in_the_language() -> None:
+    groups = load_guides(FIXTURE).by_topic("zh")
+    assert list(groups) == ["employers"]
+    assert {g.id for g in groups["employers"]} == {"pay-socso", "pay-eis"}
+    assert all(g.lang == "zh" for g in groups["employers"])
+
+
+def test_step_html_converts_markdown_and_escapes() -> None:
+    g = load_guides(FIXTURE).get("pay-socso", "en")
+    assert g.steps[0].body_html == (
+        "Export the <b>SOCSO</b> text file from your payroll software (<code>.txt</code>)."
+    )
+    assert g.steps[1].body_html == (
+        '• Log in to ASSIST\n• Under "My Sites" choose "SOCSO - Contribution"'
+    )
+    assert "SOCSO &amp; EIS" in g.steps[2].body_html
+    assert g.steps[2].html.startswith("<b>Pay</b>\n")
+
+
+def test_broken_file_is_skipped_by_loader(content: Path) -> None:
+    edit(content / "en" / "guides" / "pay-eis.md", 'title = "Pay monthly EIS"', 'title = "Pay')
+    lib = load_guides(content)
+    assert lib.get("pay-eis", "en") is None  # no English version to fall back to
+    assert lib.get("pay-eis", "ms").lang == "ms"
+    assert lib.get("pay-socso", "en") is not None
+
+
+# ----------------------------------------------------------------- markdown
+
+
+def test_markdown_escapes_html_and_ampersands() -> None:
+    out = markdown_to_html('Type <script>alert("x")</script> & press **Save & go**')
+    assert "<script>" not in out
+    assert '&lt;script&gt;alert("x")&lt;/script&gt;' in out
+    assert "&amp; press <b>Save &amp; go</b>" in out
+
+
+def test_markdown_code_is_escaped_and_not_bolded() -> None:
+    out = markdown_to_html("Run `a<b && **c**` then **done**")
+    assert out == "Run <code>a&lt;b &amp;&amp; **c**</code> then <b>done</b>"
+
+
+def test_markdown_bullets_and_blank_lines() -> None:
+    out = markdown_to_html("Intro\n\n\n\n- one\n- **two**\n\nEnd\n")
+    assert out == "Intro\n\n• one\n• <b>two</b>\n\nEnd"
+
+
+def test_markdown_leaves_no_raw_tags() -> None:
+    out = markdown_to_html("<b>raw</b> <a href='x'>link</a> 5 > 3")
+    tags = re.findall(r"<[^>]+>", out)
+    assert tags == []
+    assert "5 &gt; 3" in out
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://www.perkeso.gov.my/en/x.html", True),
+        ("http://assist.perkeso.gov.my/employer/login", True),
+        ("ftp://perkeso.gov.my/x", False),
+        ("https:///path", False),
+        ("https://perkeso .gov.my", False),
+        ("perkeso.gov.my", False),
+        ("", False),
+    ],
+)
+def test_url_problem(url: str, ok: bool) -> None:
+    assert (url_problem(url) is None) is ok
+
+
+# ----------------------------------------------------------------- check_content
+
+
+def test_fixture_content_is_clean() -> None:
+    assert check_content(FIXTURE) == []
+
+
+def only(problems: list[str], needle: str) -> list[str]:
+    return [p for p in problems if needle in p]
+
+
+def test_missing_language(content: Path) -> None:
+    (content / "zh" / "guides" / "pay-eis.md").unlink()
+    problems = check_content(content)
+    assert only(problems, "zh/guides/pay-eis.md"), problems
+    assert "missing" in only(problems, "zh/guides/pay-eis.md")[0]
+
+
+def test_step_count_differs(content: Path) -> None:
+    path = content / "ms" / "guides" / "pay-socso.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\n## Tambahan\nLagi.\n", encoding="utf-8")
+    hits = only(check_content(content), "ms/guides/pay-socso.md")
+    assert any("4 steps" in p and "3" in p for p in hits), hits
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ('summary = "Upload the EIS text file on ASSIST."\n', "", "summary"),
+        ('keywords = ["eis", "sip", "employment insurance"]', "keywords = []", "keywords"),
+        ("reviewed = 2026-11-25\n", "", "reviewed"),
+        ('title = "Pay monthly EIS"', 'title = ""', "title"),
+        ('topic = "employers"\n', "", "topic"),
+        ('related = ["pay-socso"]\n', "", "related"),
+    ],
+)
+def test_incomplete_front_matter(content: Path, old: str, new: str, field: str) -> None:
+    edit(content / "en" / "guides" / "pay-eis.md", old, new)
+    hits = only(check_content(content), "en/guides/pay-eis.md")
+    assert any("incomplete" in p and field in p for p in hits), hits
+
+
+def test_missing_sources(content: Path) -> None:
+    path = content / "en" / "guides" / "pay-eis.md"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("[[sources]]")
+    end = text.index("+++", start)
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    hits = only(check_content(content), "en/guides/pay-eis.md")
+    assert any("incomplete" in p and "sources" in p for p in hits), hits
+
+
+def test_id_not_matching_file_name(content: Path) -> None:
+    edit(content / "ms" / "guides" / "pay-eis.md", 'id = "pay-eis"', 'id = "pay-sip"')
+    hits = only(check_content(content), "ms/guides/pay-eis.md")
+    assert any("does not match file name" in p for p in hits), hits
+
+
+def test_lang_not_matching_folder(content: Path) -> None:
+    edit(content / "zh" / "guides" / "pay-eis.md", 'lang = "zh"', 'lang = "ms"')
+    hits = only(check_content(content), "zh/guides/pay-eis.md")
+    assert any("does not match folder" in p for p in hits), hits
+
+
+def test_related_unknown(content: Path) -> None:
+    edit(
+        content / "en" / "guides" / "pay-socso.md", 'related = ["pay-eis"]', 'related = ["pay-epf"]'
+    )
+    hits = only(check_content(content), "en/guides/pay-socso.md")
+    assert any("related id 'pay-epf'" in p for p in hits), hits
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["htp://assist.perkeso.gov.my/x", "https://assist perkeso.gov.my/x", "https:///employer"],
+)
+def test_malformed_link_url(content: Path, bad: str) -> None:
+    for lang in LANGS:  # same bad url everywhere: only the url check can fire
+        edit(
+            content / lang / "guides" / "pay-socso.md",
+            'url = "https://assist.perkeso.gov.my/employer/login"',
+            f'url = "{bad}"',
+        )
+    problems = check_content(content)
+    for lang in LANGS:
+        hits = only(problems, f"{lang}/guides/pay-socso.md")
+        assert any("links #1 url" in p for p in hits), hits
+
+
+def test_malformed_source_url(content: Path) -> None:
+    edit(
+        content / "zh" / "guides" / "pay-eis.md",
+        'url = "https://www.perkeso.gov.my/en/our-services/employer-employee/contributions.html"',
+        'url = "www.perkeso.gov.my/contributions"',
+    )
+    hits = only(check_content(content), "zh/guides/pay-eis.md")
+    assert any("sources #1 url" in p for p in hits), hits
+
+
+def test_link_urls_differ_across_languages(content: Path) -> None:
+    edit(
+        content / "zh" / "guides" / "pay-socso.md",
+        'url = "https://assist.perkeso.gov.my/employer/login"',
+        'url = "https://assist.perkeso.gov.my/employer/login-zh"',
+    )
+    hits = only(check_content(content), "zh/guides/pay-socso.md")
+    assert any("link urls differ" in p for p in hits), hits
+
+
+def test_step_too_long(content: Path) -> None:
+    path = content / "en" / "guides" / "pay-eis.md"
+    long_body = "Click the button and wait. " * 45  # about 1,200 characters
+    assert len(long_body) > MAX_STEP_CHARS
+    path.write_text(path.read_text(encoding="utf-8") + long_body + "\n", encoding="utf-8")
+    hits = only(check_content(content), "en/guides/pay-eis.md")
+    assert any("step 2 renders to" in p for p in hits), hits
+
+
+def test_step_escaping_counts_towards_length(content: Path) -> None:
+    # 980 raw characters, but every "&" becomes "&amp;": the rendered step is over the limit.
+    path = content / "en" / "guides" / "pay-eis.md"
+    body = "&" * 300 + "x" * 600
+    path.write_text(path.read_text(encoding="utf-8") + body + "\n", encoding="utf-8")
+    hits = only(check_content(content), "en/guides/pay-eis.md")
+    assert any("renders to" in p for p in hits), hits
+
+
+def test_toml_error_is_reported_not_raised(content: Path) -> None:
+    edit(
+        content / "ms" / "guides" / "pay-eis.md",
+        'title = "Bayar caruman SIP bulanan"',
+        'title = "Bayar',
+    )
+    problems = check_content(content)
+    hits = only(problems, "ms/guides/pay-eis.md")
+    assert any("TOML" in p for p in hits), problems
+    # a broken file is not also reported as "missing"
+    assert not any("missing (guide exists" in p for p in hits)
+
+
+def test_no_front_matter_is_reported(content: Path) -> None:
+    path = content / "en" / "guides" / "pay-eis.md"
+    path.write_text("## Just a step\nNo front matter.\n", encoding="utf-8")
+    hits = only(check_content(content), "en/guides/pay-eis.md")
+    assert any("front matter" in p for p in hits), hits
+
+
+# ----------------------------------------------------------------- the real content
+
+
+def test_real_content_passes_check() -> None:
+    assert check_content(REAL_CONTENT) == []
+
+
+def test_real_content_has_every_guide_in_every_language() -> None:
+    lib = load_guides(REAL_CONTENT)
+    assert set(lib.ids()) == GUIDE_IDS
+    for gid in GUIDE_IDS:
+        for lang in LANGS:
+            g = lib.get(gid, lang)
+            assert g is not None and g.lang == lang, (gid, lang)
+            assert g.steps, (gid, lang)
+            assert all(len(s.html) <= MAX_STEP_CHARS for s in g.steps)
