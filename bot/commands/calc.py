@@ -1,0 +1,240 @@
+"""``python -m bot calc``: SOCSO + LINDUNG 24 JAM + EIS contributions for one or more wages.
+
+    python -m bot calc 3500 RM4,200 --month 2026-11 --worker employee --json
+    printf '3500\\n1700\\n' | python -m bot calc - --json
+
+Wages are read with the chat's salary parser (``bot.domain.salary``). With ``--json`` one JSON
+object per wage is printed, one per line, in input order. Any bad input (wage, month, age) prints
+one line on stderr and exits with status 2, before anything is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import html
+import json
+import re
+import sys
+from collections.abc import Iterable
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from bot.domain.rates import Contribution, Note, WorkerType, calculate, schedules, to_json
+from bot.domain.salary import parse_salary
+
+KL = ZoneInfo("Asia/Kuala_Lumpur")
+_MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
+_TAG_RE = re.compile(r"<[^>]+>")
+
+_REASONS = {
+    "ambiguous": "ambiguous amount",
+    "negative": "negative amount",
+    "absurd": "amount above RM1,000,000",
+    "hourly": "hourly rate, give the monthly wage",
+    "daily": "daily rate, give the monthly wage",
+    "none": "no amount found (at most 2 decimals)",
+}
+
+
+class InputError(ValueError):
+    """Bad command-line input: reported as one stderr line, exit status 2."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``calc`` subcommand."""
+    p = subparsers.add_parser(
+        "calc",
+        help="SOCSO, LINDUNG 24 JAM and EIS contribution for one or more monthly wages",
+        description="Contribution for each WAGE (use - to read one wage per line from stdin).",
+    )
+    p.add_argument(
+        "wages",
+        nargs="+",
+        metavar="WAGE",
+        help='monthly wage, e.g. 3500, "RM3,500.50", 3.5k; - reads stdin',
+    )
+    p.add_argument("--month", help="wage month YYYY-MM (default: this month in Malaysia)")
+    p.add_argument(
+        "--worker",
+        default=WorkerType.EMPLOYEE.value,
+        choices=[w.value for w in WorkerType],
+        help="worker type (default: employee)",
+    )
+    p.add_argument("--age", type=int, help="the worker's age in that month")
+    p.add_argument(
+        "--first-contribution-age",
+        type=int,
+        dest="first_contribution_age",
+        help="age when contributions were first payable (55/57 rules)",
+    )
+    p.add_argument(
+        "--lindung-opt-out",
+        action="store_true",
+        dest="lindung_opt_out",
+        help="a local employee who opted out of LINDUNG 24 JAM (from July 2026)",
+    )
+    p.add_argument(
+        "--lang", default="en", choices=["en", "ms", "zh"], help="language of the text output"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=run)
+
+
+def parse_month(text: str | None, now: dt.datetime | None = None) -> tuple[int, int]:
+    """``YYYY-MM`` -> (year, month); None -> the current month in Asia/Kuala_Lumpur."""
+    if text is None:
+        now = now or dt.datetime.now(KL)
+        return now.year, now.month
+    m = _MONTH_RE.fullmatch(text.strip())
+    if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1:
+        raise InputError(f"bad --month {text!r}: expected YYYY-MM")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _wage_inputs(args_wages: list[str], stdin: Iterable[str]) -> list[tuple[str, str]]:
+    """(label, text) for every wage, in order; '-' expands to stdin lines (blank lines skipped)."""
+    out: list[tuple[str, str]] = []
+    for i, w in enumerate(args_wages, 1):
+        if w == "-":
+            for n, line in enumerate(stdin, 1):
+                if line.strip():
+                    out.append((f"stdin line {n}", line.strip()))
+        else:
+            out.append((f"argument {i}", w))
+    return out
+
+
+def parse_wage(label: str, text: str) -> Decimal:
+    """One wage as Decimal (zero allowed: a month without wages), else InputError."""
+    p = parse_salary(text)
+    if p.kind in ("ok", "zero") and p.amount is not None:
+        return p.amount
+    raise InputError(f"{label}: cannot read wage {text!r}: {_REASONS.get(p.kind, p.kind)}")
+
+
+def note_text(note: Note, lang: str | None = None) -> str:
+    """Localized sentence for a calculator note (plain text)."""
+    from bot.i18n import format_month, t
+
+    params: dict[str, object] = {}
+    for k, v in note.params.items():
+        if k == "reason":
+            continue
+        if isinstance(v, str) and _MONTH_RE.fullmatch(v):
+            y, m = v.split("-")
+            v = format_month(int(y), int(m), lang)
+        params[k] = v
+    return _plain(t(note.message_key, lang, **params))
+
+
+def _plain(markup: str) -> str:
+    return html.unescape(_TAG_RE.sub("", str(markup)))
+
+
+def render_text(c: Contribution, lang: str | None = None) -> str:
+    """Readable multi-line breakdown of one result (plain text)."""
+    from bot.i18n import format_money, format_month, t
+
+    def money(d: Decimal) -> str:
+        return format_money(d, lang)
+
+    lines = [
+        _plain(
+            t(
+                "calc.cli.header",
+                lang,
+                wage=money(c.wage),
+                month=format_month(c.year, c.month, lang),
+                worker=_plain(t(f"calc.worker.{c.worker.value}", lang)),
+            )
+        )
+    ]
+    if c.socso is not None:
+        if c.socso.category == "first":
+            lines.append(
+                _plain(
+                    t(
+                        "calc.socso_first",
+                        lang,
+                        employer=money(c.socso.employer),
+                        employee=money(c.socso.employee),
+                        total=money(c.socso.total),
+                    )
+                )
+            )
+        else:
+            lines.append(_plain(t("calc.socso_second", lang, employer=money(c.socso.employer))))
+    if c.lindung is not None:
+        lines.append(
+            _plain(
+                t("calc.lindung", lang, phase=c.lindung.phase, employee=money(c.lindung.employee))
+            )
+        )
+    if c.eis is not None:
+        lines.append(
+            _plain(
+                t(
+                    "calc.eis",
+                    lang,
+                    employer=money(c.eis.employer),
+                    employee=money(c.eis.employee),
+                    total=money(c.eis.total),
+                )
+            )
+        )
+    if c.socso is None and c.eis is None and c.lindung is None:
+        lines.append(_plain(t("calc.nothing_due", lang)))
+    else:
+        lines.append(
+            _plain(
+                t(
+                    "calc.totals",
+                    lang,
+                    employer=money(c.employer_total),
+                    employee=money(c.employee_total),
+                    total=money(c.total),
+                )
+            )
+        )
+    for n in c.notes:
+        lines.append("* " + note_text(n, lang))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, stdin: Iterable[str] | None = None, out=None, err=None) -> int:
+    """Run the subcommand; returns the exit status (2 on bad input)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        year, month = parse_month(args.month)
+        first = schedules()["socso"][0].effective_from
+        if f"{year:04d}-{month:02d}" < first:
+            raise InputError(
+                f"no contribution schedule for {year:04d}-{month:02d} (the first starts {first})"
+            )
+        inputs = _wage_inputs(args.wages, stdin if stdin is not None else sys.stdin)
+        if not inputs:
+            raise InputError("no wage given")
+        wages = [parse_wage(label, text) for label, text in inputs]
+        results = [
+            calculate(
+                w,
+                year,
+                month,
+                WorkerType(args.worker),
+                age=args.age,
+                first_contribution_age=args.first_contribution_age,
+                lindung_opt_out=args.lindung_opt_out,
+            )
+            for w in wages
+        ]
+    except (InputError, ValueError) as exc:
+        print(f"calc: {exc}", file=err)
+        return 2
+    if args.json:
+        for r in results:
+            out.write(json.dumps(to_json(r), ensure_ascii=False) + "\n")
+    else:
+        out.write("\n\n".join(render_text(r, args.lang) for r in results) + "\n")
+    return 0
