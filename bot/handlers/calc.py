@@ -1,0 +1,480 @@
+"""The contribution calculator in the chat: /calc, the main-menu button, or a typed salary.
+
+Every button carries the whole calculation, so it still works after a restart or on an old
+message (at most 64 bytes)::
+
+    c:<act>:<wage>:<YYYYMM>:<w>:<a>:<o>[:<YYYYMM anchor>]
+
+``wage`` is ringgit with two decimals (``3500.00``); ``w`` the worker type (``e`` employee, ``f``
+foreign, ``dl`` / ``df`` local / foreign domestic worker, ``-`` not chosen); ``a`` the age band
+(``-`` not given, ``u55``, ``55`` = 55-59, ``60`` = 60 and over); ``o`` LINDUNG 24 JAM opt-out
+(``0``/``1``). Actions: ``r`` show, ``W`` / ``A`` / ``O`` save the worker type / age band / opt-out
+and show, ``w`` / ``a`` / ``m`` open the worker / age / month picker (``m`` adds the page anchor),
+``s`` start from the user's saved choices (the answer to an ambiguous amount).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import sqlite3
+import time
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from markupsafe import Markup
+from telegram import InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.domain.rates import (
+    LINDUNG_OPT_OUT_FROM,
+    Contribution,
+    Note,
+    WorkerType,
+    calculate,
+    schedules,
+)
+from bot.domain.salary import ABSURD_ABOVE, looks_like_salary, parse_salary
+from bot.handlers.common import Button, edit_or_reply, keyboard, lang, reply, services
+from bot.handlers.start import stale_button
+from bot.i18n import format_money, format_month, render, t
+
+log = logging.getLogger(__name__)
+
+COMMANDS = [("calc", "cmd.calc")]
+
+WAIT_KEY = "calc_waiting_since"  # chat_data: /calc asked for a salary at this monotonic time
+WAIT_SECONDS = 600
+
+WORKER_CODES: dict[str, WorkerType] = {
+    "e": WorkerType.EMPLOYEE,
+    "f": WorkerType.FOREIGN,
+    "dl": WorkerType.DOMESTIC_LOCAL,
+    "df": WorkerType.DOMESTIC_FOREIGN,
+}
+CODE_OF_WORKER = {w: code for code, w in WORKER_CODES.items()}
+AGE_BANDS = ("u55", "55", "60")
+AGE_STORED = {"u55": "under55", "55": "55to59", "60": "60plus"}  # users.age_band values
+AGE_OF_STORED = {v: k for k, v in AGE_STORED.items()}
+AGE_FOR_CALC = {"u55": 30, "55": 55, "60": 60}  # a representative age of each band
+DOMESTIC = (WorkerType.DOMESTIC_LOCAL, WorkerType.DOMESTIC_FOREIGN)
+
+_DATA_RE = re.compile(
+    r"c:(?P<act>[rWAOwams]):(?P<wage>\d{1,7}\.\d{2}):(?P<ym>\d{6}):(?P<w>e|f|dl|df|-)"
+    r":(?P<a>-|u55|55|60):(?P<o>[01])(?::(?P<anchor>\d{6}))?"
+)
+MIN_YEAR, MAX_YEAR = 1990, 2100
+
+
+def _ym(year: int, month: int) -> int:
+    return year * 12 + month - 1
+
+
+def _split(ym: int) -> tuple[int, int]:
+    return ym // 12, ym % 12 + 1
+
+
+def _ym_from_text(text: str) -> int:
+    year, month = text.split("-")
+    return _ym(int(year), int(month))
+
+
+def current_month(tz: dt.tzinfo) -> tuple[int, int]:
+    """This month (year, month) in ``tz``; tests replace this function to freeze the clock."""
+    now = dt.datetime.now(tz)
+    return now.year, now.month
+
+
+def _now_ym(context: ContextTypes.DEFAULT_TYPE) -> int:
+    return _ym(*current_month(services(context).config.tz))
+
+
+@dataclass(frozen=True)
+class CalcState:
+    """One calculation as a button carries it."""
+
+    wage: Decimal
+    ym: int
+    worker: WorkerType | None
+    age: str | None  # "u55" | "55" | "60" | None (not given)
+    opt_out: bool
+
+    @property
+    def year(self) -> int:
+        return self.ym // 12
+
+    @property
+    def month(self) -> int:
+        return self.ym % 12 + 1
+
+    def data(self, act: str, anchor: int | None = None) -> str:
+        """The callback data for ``act`` on this state (at most 64 bytes)."""
+        y, m = _split(self.ym)
+        worker = CODE_OF_WORKER[self.worker] if self.worker else "-"
+        text = f"c:{act}:{self.wage:.2f}:{y:04d}{m:02d}:{worker}:{self.age or '-'}:{int(self.opt_out)}"
+        if anchor is not None:
+            ay, am = _split(anchor)
+            text += f":{ay:04d}{am:02d}"
+        assert len(text.encode()) <= 64, text
+        return text
+
+
+def parse_data(data: str | None) -> tuple[str, CalcState, int | None] | None:
+    """(action, state, anchor) from callback data, or None if anything is malformed."""
+    if not data:
+        return None
+    m = _DATA_RE.fullmatch(data)
+    if m is None:
+        return None
+    wage = Decimal(m["wage"])
+    if wage > ABSURD_ABOVE:
+        return None
+    months = []
+    for text in (m["ym"], m["anchor"]):
+        if text is None:
+            months.append(None)
+            continue
+        year, month = int(text[:4]), int(text[4:])
+        if not (MIN_YEAR <= year <= MAX_YEAR and 1 <= month <= 12):
+            return None
+        months.append(_ym(year, month))
+    act = m["act"]
+    worker = WORKER_CODES.get(m["w"])
+    if worker is None and act != "s":
+        return None
+    if (months[1] is None) != (act != "m"):
+        return None  # the month picker, and only it, carries an anchor
+    state = CalcState(wage, months[0], worker, None if m["a"] == "-" else m["a"], m["o"] == "1")
+    return act, state, months[1]
+
+
+# --- saved choices ----------------------------------------------------------------------------
+
+
+def _chat_id(update: Update) -> int | None:
+    return update.effective_chat.id if update.effective_chat else None
+
+
+def load_prefs(context: ContextTypes.DEFAULT_TYPE, chat_id: int | None) -> tuple[WorkerType | None, str | None, bool]:
+    """The user's saved worker type, age band and opt-out (reading never fails the answer)."""
+    if chat_id is None:
+        return None, None, False
+    try:
+        row = services(context).storage.get_user(chat_id)
+    except sqlite3.Error as exc:
+        log.error("could not read calculator choices: %s", exc)
+        row = None
+    if not row:
+        return None, None, False
+    worker = row.get("worker_type")
+    worker = WorkerType(worker) if worker in {w.value for w in WorkerType} else None
+    return worker, AGE_OF_STORED.get(row.get("age_band") or ""), bool(row.get("lindung_opt_out"))
+
+
+def _save_prefs(context: ContextTypes.DEFAULT_TYPE, chat_id: int | None, **prefs: Any) -> None:
+    if chat_id is None:
+        return
+    try:
+        services(context).storage.set_calc_prefs(chat_id, **prefs)
+    except sqlite3.Error as exc:  # the answer still works, it just isn't remembered
+        log.error("could not save calculator choices: %s", exc)
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def _note(note: Note) -> Markup:
+    params: dict[str, Any] = {}
+    for key, value in note.params.items():
+        if key == "reason":
+            continue
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}", value):
+            value = format_month(*_split(_ym_from_text(value)))
+        params[key] = value
+    return t(note.message_key, **params)
+
+
+def _schedule_names(c: Contribution) -> list[Markup]:
+    by_id = {s.id: s for group in schedules().values() for s in group}
+    names: list[Markup] = []
+    for part, key in ((c.socso, "calc.sched.socso"), (c.lindung, "calc.sched.lindung"), (c.eis, "calc.sched.eis")):
+        if part is None or part.schedule not in by_id:
+            continue
+        s = by_id[part.schedule]
+        names.append(
+            t(
+                key,
+                ceiling=format_money(s.ceiling),
+                start=format_month(*_split(_ym_from_text(s.effective_from))),
+                phase=s.phase or "",
+            )
+        )
+    return names
+
+
+def _worker_label(worker: WorkerType) -> Markup:
+    return t(f"calc.worker.{worker.value}")
+
+
+def _age_label(age: str | None) -> Markup:
+    return t(f"calc.age.{age}" if age else "calc.age.assumed")
+
+
+def result_text(state: CalcState) -> tuple[str, Contribution]:
+    """The breakdown message for ``state`` (worker chosen) in the current language."""
+    assert state.worker is not None
+    age = AGE_FOR_CALC[state.age] if state.age else None
+    c = calculate(state.wage, state.year, state.month, state.worker, age=age, lindung_opt_out=state.opt_out)
+    text = render(
+        "calc_result.html",
+        c=c,
+        worker_label=_worker_label(state.worker),
+        age_label=_age_label(state.age),
+        nothing_due=c.socso is None and c.lindung is None and c.eis is None,
+        schedules=_schedule_names(c),
+        notes=[_note(n) for n in c.notes],
+    )
+    return text, c
+
+
+def _lindung_toggle_applies(state: CalcState, c: Contribution) -> bool:
+    """Local employees may opt out from July 2026 (L5); foreign workers never."""
+    return (
+        state.worker is WorkerType.EMPLOYEE
+        and state.ym >= _ym_from_text(LINDUNG_OPT_OUT_FROM)
+        and (c.lindung is not None or c.has_note("lindung-opted-out"))
+    )
+
+
+def result_keyboard(state: CalcState, c: Contribution, now_ym: int) -> InlineKeyboardMarkup:
+    months: list[Button] = [(str(t("calc.btn.prev", month=format_month(*_split(state.ym - 1)))),
+                             replace(state, ym=state.ym - 1).data("r"))]
+    if state.ym < now_ym:
+        months.append((str(t("calc.btn.next", month=format_month(*_split(state.ym + 1)))),
+                       replace(state, ym=state.ym + 1).data("r")))
+    rows: list[list[Button]] = [
+        months,
+        [(str(t("calc.btn.choose_month")), state.data("m", anchor=max(now_ym, state.ym))),
+         (str(t("calc.btn.age", band=_age_label(state.age))), state.data("a"))],
+        [(str(t("calc.btn.worker")), state.data("w"))],
+    ]
+    if _lindung_toggle_applies(state, c):
+        label = "calc.btn.optout_on" if state.opt_out else "calc.btn.optout_off"
+        rows.append([(str(t(label)), replace(state, opt_out=not state.opt_out).data("O"))])
+    guide = "domestic-pay" if state.worker in DOMESTIC else "pay-socso"
+    rows.append([(str(t("calc.btn.how_to_pay")), f"g:{guide}:1:{lang()}")])
+    return keyboard(rows)
+
+
+def _headline(state: CalcState) -> Markup:
+    return t("calc.title", wage=format_money(state.wage), month=format_month(state.year, state.month))
+
+
+def worker_picker(state: CalcState, *, back: bool) -> tuple[str, InlineKeyboardMarkup]:
+    text = f"{t('calc.ask_worker')}\n{_headline(state)}"
+    rows: list[list[Button]] = [
+        [(str(t(f"calc.pick.{w.value}")), replace(state, worker=w).data("W"))] for w in WorkerType
+    ]
+    if back:
+        rows.append([(str(t("calc.btn.back")), state.data("r"))])
+    return text, keyboard(rows)
+
+
+def age_picker(state: CalcState) -> tuple[str, InlineKeyboardMarkup]:
+    text = f"{t('calc.ask_age')}\n{_headline(state)}"
+    rows: list[list[Button]] = [
+        [(str(t(f"calc.pick.age.{a}")), replace(state, age=a).data("A")) for a in AGE_BANDS],
+        [(str(t("calc.pick.age.unknown")), replace(state, age=None).data("A"))],
+        [(str(t("calc.btn.back")), state.data("r"))],
+    ]
+    return text, keyboard(rows)
+
+
+def _first_ym() -> int:
+    return _ym_from_text(schedules()["socso"][0].effective_from)
+
+
+def month_picker(state: CalcState, anchor: int, now_ym: int) -> tuple[str, InlineKeyboardMarkup]:
+    """Twelve months ending at ``anchor`` (newest first), with older/newer pages."""
+    first = _first_ym()
+    months = [ym for ym in range(anchor, anchor - 12, -1) if ym >= first]
+    buttons: list[Button] = []
+    for ym in months:
+        label = format_month(*_split(ym))
+        buttons.append((f"• {label}" if ym == state.ym else label, replace(state, ym=ym).data("r")))
+    rows: list[list[Button]] = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
+    nav: list[Button] = []
+    if anchor - 12 >= first:
+        nav.append((str(t("calc.btn.older")), state.data("m", anchor=anchor - 12)))
+    if anchor < now_ym:
+        nav.append((str(t("calc.btn.newer")), state.data("m", anchor=min(anchor + 12, now_ym))))
+    if nav:
+        rows.append(nav)
+    rows.append([(str(t("calc.btn.back")), state.data("r"))])
+    text = f"{t('calc.ask_month')}\n{_headline(state)}"
+    return text, keyboard(rows)
+
+
+async def _show(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """Edit the pressed message (or reply); a double tap that changes nothing is not an error."""
+    try:
+        await edit_or_reply(update, context, text, markup)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise
+
+
+async def show_result(update: Update, context: ContextTypes.DEFAULT_TYPE, state: CalcState) -> None:
+    text, c = result_text(state)
+    await _show(update, context, text, result_keyboard(state, c, _now_ym(context)))
+
+
+async def start_calculation(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, wage: Decimal, ym: int | None = None
+) -> None:
+    """Use the saved choices: ask the worker type first if there is none, else answer."""
+    worker, age, opt_out = load_prefs(context, _chat_id(update))
+    state = CalcState(wage, ym if ym is not None else _now_ym(context), worker, age, opt_out)
+    if worker is None:
+        await _show(update, context, *worker_picker(state, back=False))
+        return
+    await show_result(update, context, state)
+
+
+# --- typed input ------------------------------------------------------------------------------
+
+
+async def answer_salary(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
+    """Answer a typed salary (from /calc, after the prompt, or the free-text router)."""
+    if context.chat_data is not None:
+        context.chat_data.pop(WAIT_KEY, None)
+    p = parse_salary(text)
+    if p.kind == "ok" and p.amount is not None:
+        await start_calculation(update, context, p.amount)
+        return
+    if p.kind == "ambiguous":
+        ym = _now_ym(context)
+        choices = [c for c in p.candidates if 0 < c <= ABSURD_ABOVE][:4]
+        if choices:
+            buttons = [
+                [(format_money(c), CalcState(c, ym, None, None, False).data("s")) for c in choices]
+            ]
+            question = t("calc.ambiguous", options=str(t("calc.or")).join(format_money(c) for c in choices))
+            await _show(update, context, question, keyboard(buttons))
+            return
+        p = replace(p, kind="none")
+    params: dict[str, Any] = {"example": "3500"}
+    if p.amount is not None:
+        params["amount"] = format_money(p.amount)
+    params["limit"] = format_money(ABSURD_ABOVE)
+    await _show(update, context, t(f"calc.bad.{p.kind}", **params))
+
+
+async def ask_for_salary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """"Type the monthly salary" (a new message): the next text message is read as a salary."""
+    if context.chat_data is not None:
+        context.chat_data[WAIT_KEY] = time.monotonic()
+    await reply(update, context, t("calc.prompt"))
+
+
+async def calc_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/calc`` asks for the salary; ``/calc 3500`` answers at once."""
+    if context.args:
+        await answer_salary(update, context, " ".join(context.args))
+        return
+    await ask_for_salary(update, context)
+
+
+async def menu_calc(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The main menu's calculator button (the query is already answered)."""
+    await ask_for_salary(update, context)
+
+
+async def on_salary_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message is None or message.text is None:
+        return
+    await answer_salary(update, context, message.text)
+
+
+class _SalaryText(filters.MessageFilter):
+    """A text that looks like a salary, or a text with digits right after /calc asked for one."""
+
+    def __init__(self, app: Application) -> None:
+        super().__init__(name="calc.salary_text")
+        self._app = app
+
+    def filter(self, message: Message) -> bool:
+        text = message.text
+        if not text or text.startswith("/"):
+            return False
+        if looks_like_salary(text):
+            return True
+        if not any(ch.isdigit() for ch in text):
+            return False  # a question typed after /calc goes to the guides
+        data = self._app.chat_data.get(message.chat_id)
+        since = data.get(WAIT_KEY) if data else None
+        return since is not None and time.monotonic() - since < WAIT_SECONDS
+
+
+# --- buttons ----------------------------------------------------------------------------------
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Every ``c:`` button; forged or truncated data changes nothing."""
+    query = update.callback_query
+    assert query is not None
+    parsed = parse_data(query.data)
+    if parsed is None:
+        await stale_button(update, context)
+        return
+    act, state, anchor = parsed
+    chat_id = _chat_id(update)
+    await query.answer()
+    if act == "s":
+        await start_calculation(update, context, state.wage, state.ym)
+        return
+    assert state.worker is not None
+    if act == "W":
+        _save_prefs(context, chat_id, worker_type=state.worker.value)
+    elif act == "A":
+        _save_prefs(context, chat_id, age_band=AGE_STORED.get(state.age) if state.age else None)
+    elif act == "O":
+        _save_prefs(context, chat_id, lindung_opt_out=int(state.opt_out))
+    if act == "w":
+        await _show(update, context, *worker_picker(state, back=True))
+    elif act == "a":
+        await _show(update, context, *age_picker(state))
+    elif act == "m":
+        assert anchor is not None
+        await _show(update, context, *month_picker(state, anchor, _now_ym(context)))
+    else:
+        await show_result(update, context, state)
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("calc", calc_command))
+    app.add_handler(CallbackQueryHandler(on_button, pattern=r"^c:"))
+    app.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
+            & _SalaryText(app),
+            on_salary_text,
+        )
+    )
+    app.bot_data["services"].extras.setdefault("menu", {})["calc"] = menu_calc
+
+
+__all__ = ["COMMANDS", "CalcState", "answer_salary", "parse_data", "register", "result_text"]
