@@ -1,0 +1,422 @@
+"""Guides in the chat: /guides, the topic menus, step-by-step navigation, feedback, and the
+answer to a free-text question (:func:`answer_question`, called by ``bot.handlers.text``).
+
+Every button carries what it needs, so buttons keep working after a restart and on old
+messages (callback data, at most 64 bytes, checked on the way in):
+
+``g:<id>:<step>:<lang>``   show a step (1-based)      ``ga:<id>:<lang>``     all steps
+``gt:<topic>:<lang>``      a topic's guides           ``gm:<lang>``          guides menu
+``gf:<id>:<lang>:1|0``     👍/👎 feedback              ``gq:<lang>``          "ask another question"
+``gd:<lang>``              make that language the user's default
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+from dataclasses import dataclass
+
+from markupsafe import Markup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot.domain.guides import TOPICS, Guide, GuideLibrary, load_guides
+from bot.domain.matcher import Matcher
+from bot.handlers.common import edit_or_reply, keyboard, reply, send_main_menu, services
+from bot.i18n import LANGS, current_lang, format_date, render, t, use_lang
+
+log = logging.getLogger(__name__)
+
+COMMANDS = [("guides", "cmd.guides")]
+
+MAX_MESSAGE = 4096
+MAX_CALLBACK = 64
+_ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,47}"
+_LANG = r"(?:" + "|".join(LANGS) + r")"
+CALLBACK_RE = re.compile(
+    rf"^(?:g:(?P<g_id>{_ID}):(?P<g_step>[1-9][0-9]{{0,2}}):(?P<g_lang>{_LANG})"
+    rf"|ga:(?P<ga_id>{_ID}):(?P<ga_lang>{_LANG})"
+    rf"|gt:(?P<gt_topic>[a-z]{{1,20}}):(?P<gt_lang>{_LANG})"
+    rf"|gm:(?P<gm_lang>{_LANG})"
+    rf"|gf:(?P<gf_id>{_ID}):(?P<gf_lang>{_LANG}):(?P<gf_helpful>[01])"
+    rf"|gq:(?P<gq_lang>{_LANG})"
+    rf"|gd:(?P<gd_lang>{_LANG}))$"
+)
+# Every callback this module owns starts with one of these; anything else is not ours.
+CALLBACK_PATTERN = r"^g[atmfqd]?:"
+
+
+# --------------------------------------------------------------------------- services
+
+
+def library(context: ContextTypes.DEFAULT_TYPE) -> GuideLibrary:
+    return services(context).extras["guides"]
+
+
+def matcher(context: ContextTypes.DEFAULT_TYPE) -> Matcher:
+    return services(context).extras["matcher"]
+
+
+def _get_guide(context: ContextTypes.DEFAULT_TYPE, guide_id: str, lang: str) -> Guide | None:
+    return library(context).get(guide_id, lang)
+
+
+def _data(data: str) -> str:
+    """Callback data, asserting Telegram's 64-byte limit (a guide id that is too long is a bug)."""
+    if len(data.encode()) > MAX_CALLBACK:
+        raise ValueError(f"callback data too long: {data!r}")
+    return data
+
+
+# --------------------------------------------------------------------------- views
+
+
+@dataclass(frozen=True)
+class View:
+    """A message to send or edit to: HTML text and its inline keyboard."""
+
+    text: str
+    markup: InlineKeyboardMarkup | None
+
+
+def topic_label(topic: str, lang: str) -> str:
+    return str(t(f"guides.topic.{topic}", lang)) if topic in TOPICS else topic
+
+
+def menu_view(lib: GuideLibrary, lang: str) -> View:
+    """Every topic with its guides' titles; one button per topic."""
+    groups = lib.by_topic(lang)
+    topics = [(topic_label(topic, lang), guides) for topic, guides in groups.items()]
+    text = render("guides_menu.html", lang, topics=topics)
+    rows = [[(topic_label(topic, lang), _data(f"gt:{topic}:{lang}"))] for topic in groups]
+    rows.append([(str(t("menu.main", lang)), "menu:main")])
+    return View(text, keyboard(rows))
+
+
+def topic_view(lib: GuideLibrary, topic: str, lang: str) -> View | None:
+    guides = lib.by_topic(lang).get(topic)
+    if not guides:
+        return None
+    text = f"<b>{Markup.escape(topic_label(topic, lang))}</b>\n{t('guides.topic_prompt', lang)}"
+    rows: list[list[tuple[str, str]]] = [[(g.title, _data(f"g:{g.id}:1:{lang}"))] for g in guides]
+    rows.append([(str(t("guides.topics_back", lang)), _data(f"gm:{lang}"))])
+    return View(text, keyboard(rows))
+
+
+def _end_rows(lib: GuideLibrary, guide: Guide, lang: str, step_links: set[str]) -> list[list]:
+    """The buttons that close a guide: links not shown yet, 👍/👎, related guides, ask again."""
+    rows: list[list] = []
+    for link in guide.links:
+        if link.url and link.url not in step_links:
+            rows.append([InlineKeyboardButton(link.label, url=link.url)])
+    rows.append(
+        [
+            (str(t("guides.helpful_yes", lang)), _data(f"gf:{guide.id}:{lang}:1")),
+            (str(t("guides.helpful_no", lang)), _data(f"gf:{guide.id}:{lang}:0")),
+        ]
+    )
+    for rid in guide.related:
+        related = lib.get(rid, lang)
+        if related is not None:
+            rows.append([(f"➡️ {related.title}", _data(f"g:{rid}:1:{lang}"))])
+    rows.append([(str(t("guides.ask_another", lang)), _data(f"gq:{lang}"))])
+    return rows
+
+
+def step_view(
+    lib: GuideLibrary, guide: Guide, n: int, lang: str, *, offer_lang: str | None = None
+) -> View:
+    """Step ``n`` (1-based) of ``guide`` with its navigation; the last step adds the guide's end."""
+    total = len(guide.steps)
+    step = guide.steps[n - 1]
+    last = n == total
+    text = render(
+        "guide_step.html",
+        lang,
+        guide=guide,
+        n=n,
+        total=total,
+        step_html=Markup(step.html),
+        last=last,
+        reviewed=format_date(guide.reviewed, lang),
+    )
+    rows: list[list] = []
+    shown: set[str] = set()
+    for link in guide.links:
+        if link.step == n and link.url:
+            rows.append([InlineKeyboardButton(link.label, url=link.url)])
+            shown.add(link.url)
+    nav = []
+    if n > 1:
+        nav.append((str(t("guides.back", lang)), _data(f"g:{guide.id}:{n - 1}:{lang}")))
+    if n < total:
+        nav.append((str(t("guides.next", lang)), _data(f"g:{guide.id}:{n + 1}:{lang}")))
+    if nav:
+        rows.append(nav)
+    if last:
+        rows.extend(_end_rows(lib, guide, lang, shown))
+    rows.append(
+        [
+            (str(t("guides.all_steps", lang)), _data(f"ga:{guide.id}:{lang}")),
+            (str(t("guides.all_guides", lang)), _data(f"gm:{lang}")),
+        ]
+    )
+    if offer_lang is not None:
+        rows.append([(str(t("guides.use_lang", offer_lang)), _data(f"gd:{offer_lang}"))])
+    return View(text, keyboard(rows))
+
+
+def all_steps_views(lib: GuideLibrary, guide: Guide, lang: str) -> list[View]:
+    """Every step in as few messages as fit Telegram's 4,096 characters; the end on the last."""
+    steps = [(i, Markup(s.html)) for i, s in enumerate(guide.steps, 1)]
+    reviewed = format_date(guide.reviewed, lang)
+
+    def text(chunk: list, part: int, parts: int, last: bool) -> str:
+        return render(
+            "guide_all.html",
+            lang,
+            guide=guide,
+            steps=chunk,
+            part=part,
+            parts=parts,
+            last=last,
+            reviewed=reviewed,
+        )
+
+    # Greedy packing, measured with a generous "part 9 of 9" header and the footer on each.
+    chunks: list[list] = [[]]
+    for item in steps:
+        trial = [*chunks[-1], item]
+        if chunks[-1] and len(text(trial, 9, 9, True)) > MAX_MESSAGE:
+            chunks.append([item])
+        else:
+            chunks[-1] = trial
+    views = []
+    for i, chunk in enumerate(chunks, 1):
+        last = i == len(chunks)
+        markup = None
+        if last:
+            rows = _end_rows(lib, guide, lang, set())
+            rows.append(
+                [
+                    (str(t("guides.back", lang)), _data(f"g:{guide.id}:1:{lang}")),
+                    (str(t("guides.all_guides", lang)), _data(f"gm:{lang}")),
+                ]
+            )
+            markup = keyboard(rows)
+        views.append(View(text(chunk, i, len(chunks), last), markup))
+    return views
+
+
+def no_match_view(lib: GuideLibrary, lang: str) -> View:
+    menu = menu_view(lib, lang)
+    return View(f"{t('guides.no_match', lang)}\n\n{menu.text}", menu.markup)
+
+
+def suggestions_view(lib: GuideLibrary, ids: tuple[str, ...], lang: str) -> View | None:
+    rows: list[list[tuple[str, str]]] = []
+    for gid in ids[:3]:
+        guide = lib.get(gid, lang)
+        if guide is not None:
+            rows.append([(guide.title, _data(f"g:{gid}:1:{lang}"))])
+    if not rows:
+        return None
+    rows.append([(str(t("guides.all_guides", lang)), _data(f"gm:{lang}"))])
+    return View(str(t("guides.did_you_mean", lang)), keyboard(rows))
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+async def _send(update: Update, context: ContextTypes.DEFAULT_TYPE, view: View) -> None:
+    await reply(update, context, view.text, view.markup)
+
+
+async def guides_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/guides``: the menu; ``/guides <question>`` answers the question."""
+    if context.args:
+        await answer_question(update, context, " ".join(context.args))
+        return
+    await _send(update, context, menu_view(library(context), current_lang.get()))
+
+
+async def menu_guides(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The main menu's Guides button (already answered): show the menu in place."""
+    view = menu_view(library(context), current_lang.get())
+    await edit_or_reply(update, context, view.text, view.markup)
+
+
+async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
+    """Answer a typed question: the guide, "did you mean" choices, or the helpline."""
+    user_lang = current_lang.get()
+    lib = library(context)
+    found = matcher(context).match(text, user_lang)
+    lang = found.lang if found.lang in LANGS else user_lang
+    with use_lang(lang):
+        if found.guide is not None:
+            guide = lib.get(found.guide, lang)
+            if guide is not None and guide.steps:
+                offer = lang if found.lang_confident and lang != user_lang else None
+                await _send(update, context, step_view(lib, guide, 1, lang, offer_lang=offer))
+                return
+        view = suggestions_view(lib, found.suggestions, lang)
+        if view is not None:
+            await _send(update, context, view)
+            return
+        await _send(update, context, no_match_view(lib, lang))
+    try:
+        services(context).storage.log_unanswered(text, lang, "no-match")
+    except sqlite3.Error as exc:  # the answer matters more than the log
+        log.error("could not log an unanswered question: %s", exc)
+
+
+async def _stale(update: Update, context: ContextTypes.DEFAULT_TYPE, user_lang: str) -> None:
+    """A forged, truncated or outdated button: a polite answer in the user's language and the
+    main menu; the pressed message stays as it is."""
+    query = update.callback_query
+    assert query is not None
+    with use_lang(user_lang):
+        await query.answer(t("error.stale_button"))
+        await send_main_menu(update, context)
+
+
+# Buttons only guide messages carry: a pressed message with one of these is a guide's own
+# message and is edited in place; any other (a calculator result, a reminder) is kept and
+# the guide opens as a new message below it.
+_OWN_PREFIXES = ("ga:", "gm:", "gt:", "gq:")
+
+
+def _is_guide_message(update: Update) -> bool:
+    query = update.callback_query
+    markup = getattr(query.message, "reply_markup", None) if query else None
+    if markup is None:
+        return False
+    return any(
+        (button.callback_data or "").startswith(_OWN_PREFIXES)
+        for row in markup.inline_keyboard
+        for button in row
+    )
+
+
+async def _edit(update: Update, context: ContextTypes.DEFAULT_TYPE, view: View) -> None:
+    if not _is_guide_message(update):
+        await _send(update, context, view)
+        return
+    try:
+        await edit_or_reply(update, context, view.text, view.markup)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise
+
+
+async def _without_buttons(update: Update, prefix: str) -> None:
+    """Remove the buttons whose callback data starts with ``prefix`` from the pressed message."""
+    query = update.callback_query
+    message = query.message if query else None
+    markup = getattr(message, "reply_markup", None)
+    if query is None or markup is None:
+        return
+    rows = [
+        [b for b in row if not (b.callback_data or "").startswith(prefix)]
+        for row in markup.inline_keyboard
+    ]
+    rows = [row for row in rows if row]
+    try:
+        await query.edit_message_reply_markup(InlineKeyboardMarkup(rows) if rows else None)
+    except BadRequest as exc:
+        log.info("could not update the buttons: %s", exc)
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Every ``g*:`` button (see the module docstring)."""
+    query = update.callback_query
+    assert query is not None
+    user_lang = current_lang.get()
+    match = CALLBACK_RE.match(query.data or "")
+    if match is None:
+        await _stale(update, context, user_lang)
+        return
+    f = {k: v for k, v in match.groupdict().items() if v is not None}
+    lib = library(context)
+    lang = next(v for k, v in f.items() if k.endswith("_lang"))
+    with use_lang(lang):
+        if "g_id" in f:
+            guide = lib.get(f["g_id"], lang)
+            n = int(f["g_step"])
+            if guide is None or not 1 <= n <= len(guide.steps):
+                await _stale(update, context, user_lang)
+                return
+            await query.answer()
+            await _edit(update, context, step_view(lib, guide, n, lang))
+        elif "ga_id" in f:
+            guide = lib.get(f["ga_id"], lang)
+            if guide is None or not guide.steps:
+                await _stale(update, context, user_lang)
+                return
+            await query.answer()
+            first, *rest = all_steps_views(lib, guide, lang)
+            await _edit(update, context, first)
+            for view in rest:
+                await _send(update, context, view)
+        elif "gt_topic" in f:
+            view = topic_view(lib, f["gt_topic"], lang)
+            if view is None:
+                await _stale(update, context, user_lang)
+                return
+            await query.answer()
+            await _edit(update, context, view)
+        elif "gm_lang" in f:
+            await query.answer()
+            await _edit(update, context, menu_view(lib, lang))
+        elif "gf_id" in f:
+            guide = lib.get(f["gf_id"], lang)
+            if guide is None:
+                await _stale(update, context, user_lang)
+                return
+            helpful = f["gf_helpful"] == "1"
+            storage = services(context).storage
+            storage.record_feedback(guide.id, lang, helpful)
+            if not helpful:
+                storage.log_unanswered(guide.title, lang, "thumbs-down", guide_id=guide.id)
+            await query.answer(t("guides.thanks_yes" if helpful else "guides.thanks_no"))
+            await _without_buttons(update, "gf:")
+        elif "gq_lang" in f:
+            await query.answer()
+            await reply(update, context, t("guides.ask_prompt"))
+        elif "gd_lang" in f:
+            chat = update.effective_chat
+            assert chat is not None
+            services(context).storage.set_language(chat.id, lang)
+            await query.answer(t("guides.lang_set"))
+            await _without_buttons(update, "gd:")
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def build_services(app: Application) -> None:
+    """Load the guides and build the matcher once, into ``extras["guides"]``/``["matcher"]``."""
+    extras = app.bot_data["services"].extras
+    lib = load_guides(app.bot_data["services"].config.content_dir)
+    extras["guides"] = lib
+    extras["matcher"] = Matcher.build(lib)
+    log.info("loaded %d guides (%s)", len(lib), ", ".join(lib.langs()))
+
+
+def register(app: Application) -> None:
+    build_services(app)
+    app.add_handler(CommandHandler("guides", guides_command))
+    app.add_handler(CallbackQueryHandler(on_button, pattern=CALLBACK_PATTERN))
+    app.bot_data["services"].extras.setdefault("menu", {})["guides"] = menu_guides
+
+
+__all__ = [
+    "COMMANDS",
+    "CALLBACK_RE",
+    "answer_question",
+    "register",
+    "step_view",
+    "menu_view",
+]

@@ -1,0 +1,45 @@
+"""Free text: a typed salary goes to the calculator, anything else is a question for the guides."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from telegram import Update
+from telegram.ext import Application, ContextTypes, MessageHandler, filters
+
+from bot.domain.salary import looks_like_salary
+from bot.handlers import guides
+from bot.handlers.common import send_main_menu
+from bot.i18n import t
+
+
+async def route_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Send a salary to the calculator and a question to the guides."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    text = message.text.strip()
+    if not text:
+        return
+    if looks_like_salary(text):
+        calc = (
+            importlib.import_module("bot.handlers.calc")
+            if importlib.util.find_spec("bot.handlers.calc") is not None
+            else None
+        )
+        answer_salary = getattr(calc, "answer_salary", None)
+        if answer_salary is None:
+            # No calculator installed: don't log a salary as an unanswered question.
+            await send_main_menu(update, context, intro=t("fallback.not_understood"))
+            return
+        await answer_salary(update, context, text)
+        return
+    await guides.answer_question(update, context, text)
+
+
+def register(app: Application) -> None:
+    """Register last among the features (before start's fallbacks)."""
+    app.add_handler(
+        MessageHandler(filters.TEXT & ~filters.COMMAND & ~filters.UpdateType.EDITED, route_text)
+    )
