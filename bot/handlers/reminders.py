@@ -1,0 +1,424 @@
+"""/remind: monthly payment reminder settings, saved workers, and the reminder buttons.
+
+Callback data (all under ``rm:``): ``rm:open``, ``rm:on``, ``rm:off``, ``rm:po`` (payment-open
+reminder on/off), ``rm:d:<days>`` (deadline reminder days), ``rm:h:<hour>``, ``rm:a:<audience>``,
+``rm:w:add`` / ``rm:w:del:<id>`` / ``rm:w:cancel`` / ``rm:wt:<worker type>`` (add-a-worker
+conversation), and on the reminders themselves ``rm:paid:<YYYY-MM>``, ``rm:snooze:<YYYY-MM>``,
+``rm:stop``. The one scheduler job (every minute, on the minute) calls :func:`bot.reminders.send_due`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from telegram import InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.domain.deadlines import (
+    DEADLINE_DAYS_CHOICES,
+    HOUR_CHOICES,
+    KL,
+    days_from_mask,
+    mask_from_days,
+    next_moment,
+    parse_month_key,
+)
+from bot.handlers.common import edit_or_reply, keyboard, reply, services
+from bot.i18n import format_date, format_money, format_month, t
+from bot.reminders import (
+    AUDIENCES,
+    MAX_WORKERS,
+    ReminderStore,
+    Worker,
+    row_settings,
+    send_due,
+    tomorrow_at,
+)
+
+log = logging.getLogger(__name__)
+
+COMMANDS = [("remind", "cmd.remind")]
+WORKER_TYPES = ("domestic-foreign", "domestic-local", "employee", "foreign")
+MAX_NAME = 32
+JOB_NAME = "reminders.send_due"
+
+
+def _store(context: ContextTypes.DEFAULT_TYPE) -> ReminderStore:
+    return ReminderStore(services(context).storage)
+
+
+def _hour_text(hour: int) -> str:
+    return f"{hour:02d}:00"
+
+
+def _type_label(worker_type: str) -> str:
+    return str(t(f"remind.type.{worker_type}"))
+
+
+# --- the settings screen ----------------------------------------------------------------------
+
+
+def settings_text(row: dict[str, Any], workers: list[Worker], now: datetime | None = None) -> str:
+    """The settings summary in the current language."""
+    enabled = bool(row["enabled"])
+    parts = [str(t("remind.settings_title")) + " " + str(t("remind.status_on" if enabled else "remind.status_off"))]
+    lines = []
+    if row["payment_open"]:
+        lines.append(str(t("remind.line_open", day=row["open_day"])))
+    days = sorted(days_from_mask(row["days_mask"]), reverse=True)
+    if days:
+        labels = str(t("remind.list_sep")).join(_day_label(d) for d in days)
+        lines.append(str(t("remind.line_deadline", days=labels)))
+    if not lines:
+        lines.append(str(t("remind.line_only_overdue")))
+    lines.append(str(t("remind.line_hour", time=_hour_text(row["hour"]))))
+    lines.append(str(t(f"remind.line_for.{row['audience']}")))
+    parts.append("\n".join(f"• {line}" for line in lines))
+    if workers:
+        worker_lines = [
+            str(t("remind.worker_item", name=w.name, type=_type_label(w.worker_type),
+                  salary=format_money(w.salary) if w.salary is not None else "—"))
+            for w in workers
+        ]
+        parts.append(str(t("remind.workers_title")) + "\n" + "\n".join(worker_lines))
+    else:
+        parts.append(str(t("remind.no_workers")))
+    if enabled:
+        moment = next_moment(row_settings(row), now or datetime.now(UTC))
+        if moment is not None:
+            local = moment.at.astimezone(KL)
+            parts.append(str(t("remind.next", date=format_date(local.date()), time=_hour_text(local.hour),
+                               month=format_month(moment.year, moment.month))))
+    return "\n\n".join(parts)
+
+
+def _day_label(days: int) -> str:
+    if days == 0:
+        return str(t("remind.day_on_the_day"))
+    if days == 1:
+        return str(t("remind.day_one"))
+    return str(t("remind.day_many", days=days))
+
+
+def _check(flag: bool) -> str:
+    return "✅" if flag else "⬜"
+
+
+def settings_keyboard(row: dict[str, Any], workers: list[Worker]) -> InlineKeyboardMarkup:
+    enabled = bool(row["enabled"])
+    days = days_from_mask(row["days_mask"])
+    rows: list[list[tuple[str, str]]] = [
+        [(str(t("remind.btn_off" if enabled else "remind.btn_on")), "rm:off" if enabled else "rm:on")],
+        [(f"{_check(bool(row['payment_open']))} {t('remind.btn_open', day=row['open_day'])}", "rm:po")],
+        [(f"{_check(d in days)} {_day_label(d)}", f"rm:d:{d}") for d in DEADLINE_DAYS_CHOICES],
+        [((f"• {_hour_text(h)}" if h == row["hour"] else _hour_text(h)), f"rm:h:{h}") for h in HOUR_CHOICES],
+        [(f"{_check(row['audience'] == a)} {t(f'remind.btn_for.{a}')}", f"rm:a:{a}") for a in AUDIENCES],
+    ]
+    if len(workers) < MAX_WORKERS:
+        rows.append([(str(t("remind.btn_add_worker")), "rm:w:add")])
+    for chunk_start in range(0, len(workers), 3):
+        rows.append([(f"🗑 {w.name}", f"rm:w:del:{w.id}") for w in workers[chunk_start : chunk_start + 3]])
+    rows.append([(str(t("menu.main")), "menu:main")])
+    return keyboard(rows)
+
+
+async def show_settings(update: Update, context: ContextTypes.DEFAULT_TYPE, *, edit: bool = True) -> None:
+    """/remind and the main menu's Reminders button."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    store = _store(context)
+    row = store.ensure(chat.id)
+    workers = store.workers(chat.id)
+    text, markup = settings_text(row, workers), settings_keyboard(row, workers)
+    if edit:
+        await edit_or_reply(update, context, text, markup)
+    else:
+        await reply(update, context, text, markup)
+
+
+async def remind_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/remind: the settings (an unfinished add-a-worker conversation is dropped)."""
+    if update.effective_chat is not None:
+        _store(context).set_pending(update.effective_chat.id, None)
+    await show_settings(update, context, edit=False)
+
+
+async def menu_remind(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The main menu's Reminders button (``extras["menu"]["remind"]``)."""
+    await remind_command(update, context)
+
+
+# --- buttons ----------------------------------------------------------------------------------
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    chat = update.effective_chat
+    assert query is not None and query.data is not None and chat is not None
+    parts = query.data.split(":")
+    action = parts[1] if len(parts) > 1 else ""
+    store = _store(context)
+    try:
+        if action == "open":
+            await query.answer()
+            await show_settings(update, context, edit=False)
+        elif action in ("on", "off"):
+            store.update(chat.id, enabled=int(action == "on"))
+            await query.answer(t("remind.turned_on" if action == "on" else "remind.turned_off"))
+            await show_settings(update, context)
+        elif action == "po":
+            row = store.ensure(chat.id)
+            store.update(chat.id, payment_open=0 if row["payment_open"] else 1)
+            await query.answer()
+            await show_settings(update, context)
+        elif action == "d":
+            days = int(parts[2])
+            if days not in DEADLINE_DAYS_CHOICES:
+                raise ValueError(days)
+            row = store.ensure(chat.id)
+            chosen = set(days_from_mask(row["days_mask"])) ^ {days}
+            store.update(chat.id, days_mask=mask_from_days(chosen))
+            await query.answer()
+            await show_settings(update, context)
+        elif action == "h":
+            hour = int(parts[2])
+            if hour not in HOUR_CHOICES:
+                raise ValueError(hour)
+            store.update(chat.id, hour=hour)
+            await query.answer()
+            await show_settings(update, context)
+        elif action == "a":
+            if parts[2] not in AUDIENCES:
+                raise ValueError(parts[2])
+            store.update(chat.id, audience=parts[2])
+            await query.answer()
+            await show_settings(update, context)
+        elif action == "w":
+            await _worker_button(update, context, parts[2:])
+        elif action == "wt":
+            await _worker_type_chosen(update, context, parts[2])
+        elif action == "paid":
+            await _paid(update, context, parts[2])
+        elif action == "snooze":
+            await _snooze(update, context, parts[2])
+        elif action == "stop":
+            store.update(chat.id, enabled=0)
+            await query.answer()
+            await reply(update, context, t("remind.stopped"), keyboard([[(t("remind.btn_settings"), "rm:open")]]))
+        else:
+            raise ValueError(action)
+    except (ValueError, IndexError):
+        await query.answer(t("error.stale_button"))
+
+
+async def _worker_button(update: Update, context: ContextTypes.DEFAULT_TYPE, args: list[str]) -> None:
+    query = update.callback_query
+    chat = update.effective_chat
+    assert query is not None and chat is not None
+    store = _store(context)
+    if args[0] == "add":
+        if len(store.workers(chat.id)) >= MAX_WORKERS:
+            await query.answer(t("remind.too_many_workers", max=MAX_WORKERS), show_alert=True)
+            return
+        store.set_pending(chat.id, {"step": "name"})
+        await query.answer()
+        await reply(update, context, t("remind.ask_name"), _cancel_keyboard())
+    elif args[0] == "cancel":
+        store.set_pending(chat.id, None)
+        await query.answer()
+        await reply(update, context, t("remind.cancelled"))
+        await show_settings(update, context, edit=False)
+    elif args[0] == "del":
+        removed = store.delete_worker(chat.id, int(args[1]))
+        await query.answer(t("remind.worker_removed") if removed else t("error.stale_button"))
+        await show_settings(update, context)
+    else:
+        raise ValueError(args[0])
+
+
+def _cancel_keyboard() -> InlineKeyboardMarkup:
+    return keyboard([[(t("remind.btn_cancel"), "rm:w:cancel")]])
+
+
+def _type_keyboard() -> InlineKeyboardMarkup:
+    return keyboard(
+        [[(_type_label(w), f"rm:wt:{w}")] for w in WORKER_TYPES] + [[(t("remind.btn_cancel"), "rm:w:cancel")]]
+    )
+
+
+async def _worker_type_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE, worker_type: str) -> None:
+    query = update.callback_query
+    chat = update.effective_chat
+    assert query is not None and chat is not None
+    store = _store(context)
+    state = store.pending(chat.id)
+    if worker_type not in WORKER_TYPES or state is None or state.get("step") != "type":
+        raise ValueError(worker_type)
+    store.set_pending(chat.id, {"step": "salary", "name": state["name"], "type": worker_type})
+    await query.answer()
+    await edit_or_reply(update, context, t("remind.type_chosen", name=state["name"], type=_type_label(worker_type)))
+    await reply(update, context, t("remind.ask_salary", name=state["name"]), _cancel_keyboard())
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Group -10: the typed answers of the add-a-worker conversation; otherwise let others run."""
+    chat = update.effective_chat
+    message = update.effective_message
+    if chat is None or message is None or message.text is None or chat.type != "private":
+        return
+    store = _store(context)
+    try:
+        state = store.pending(chat.id)
+    except sqlite3.Error:
+        return  # the database is down: let the reading features answer
+    if state is None:
+        return
+    text = message.text.strip()
+    step = state.get("step")
+    if step == "name":
+        name = " ".join(text.split())
+        if not name or len(name) > MAX_NAME or any(ch.isdigit() for ch in name):
+            await reply(update, context, t("remind.bad_name", max=MAX_NAME), _cancel_keyboard())
+        else:
+            store.set_pending(chat.id, {"step": "type", "name": name})
+            await reply(update, context, t("remind.ask_type", name=name), _type_keyboard())
+    elif step == "type":
+        await reply(update, context, t("remind.tap_type"), _type_keyboard())
+    elif step == "salary":
+        await _salary_typed(update, context, state, text)
+    raise ApplicationHandlerStop
+
+
+async def _salary_typed(update: Update, context: ContextTypes.DEFAULT_TYPE, state: dict[str, Any], text: str) -> None:
+    from bot.domain.salary import parse_salary
+
+    chat = update.effective_chat
+    assert chat is not None
+    parsed = parse_salary(text)
+    if parsed.kind == "ok" and parsed.amount is not None:
+        store = _store(context)
+        store.add_worker(chat.id, state["name"], state["type"], parsed.amount)
+        store.set_pending(chat.id, None)
+        await reply(update, context, t("remind.worker_saved", name=state["name"], salary=format_money(parsed.amount)))
+        await show_settings(update, context, edit=False)
+        return
+    if parsed.kind == "ambiguous" and parsed.candidates:
+        options = " / ".join(format_money(c) for c in parsed.candidates)
+        answer = t("remind.salary_ambiguous", options=options)
+    elif parsed.kind in ("hourly", "daily"):
+        answer = t("remind.salary_not_monthly")
+    elif parsed.kind in ("zero", "negative"):
+        answer = t("remind.salary_zero")
+    elif parsed.kind == "absurd":
+        answer = t("remind.salary_absurd")
+    else:
+        answer = t("remind.salary_unreadable")
+    await reply(update, context, answer, _cancel_keyboard())
+
+
+async def _paid(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -> None:
+    query = update.callback_query
+    chat = update.effective_chat
+    assert query is not None and chat is not None
+    year, month = parse_month_key(ym)
+    _store(context).mark_paid(chat.id, ym)
+    month_text = format_month(year, month)
+    await query.answer(t("remind.paid_toast"))
+    try:
+        await query.edit_message_reply_markup(None)
+    except TelegramError as exc:
+        log.debug("could not remove the reminder's buttons: %s", exc)
+    await reply(update, context, t("remind.paid", month=month_text))
+
+
+async def _snooze(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -> None:
+    query = update.callback_query
+    chat = update.effective_chat
+    assert query is not None and chat is not None
+    year, month = parse_month_key(ym)
+    store = _store(context)
+    state = store.month_state(chat.id, ym)
+    if state is not None and state["paid_at"] is not None:
+        await query.answer(t("remind.already_paid"))
+        return
+    row = store.ensure(chat.id)
+    until = tomorrow_at(datetime.now(UTC), row["hour"])
+    store.snooze(chat.id, ym, until)
+    await query.answer(t("remind.snoozed_toast"))
+    await reply(update, context, t("remind.snoozed", date=format_date(until.date()), time=_hour_text(until.hour),
+                                   month=format_month(year, month)))
+
+
+# --- the scheduler job ------------------------------------------------------------------------
+
+
+async def reminder_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Every minute: enqueue the reminders that are due now."""
+    svc = services(context)
+    outbox = svc.extras.get("outbox")
+    if outbox is None:
+        log.warning("no outbox installed: reminders are not sent")
+        return
+    now = datetime.now(UTC)
+    try:
+        if str(svc.storage.path) == ":memory:":  # tests: one connection only
+            count = send_due(svc.storage, outbox, now)
+        else:
+            count = await asyncio.to_thread(_send_due_threaded, svc.storage.path, now, outbox)
+    except Exception:  # noqa: BLE001 - a failed tick must not stop the job
+        log.exception("sending due reminders failed")
+        return
+    if count:
+        log.info("enqueued %d reminders", count)  # the outbox sender polls and delivers them
+
+
+def _send_due_threaded(path: Any, now: datetime, outbox: Any) -> int:
+    """Run send_due on its own connection, so a busy slot never blocks the event loop."""
+    from bot.storage import Storage
+
+    storage = Storage(path)
+    try:
+        thread_outbox = type(outbox)(storage)
+        return send_due(storage, thread_outbox, now)
+    finally:
+        storage.close()
+
+
+async def _start_job(app: Application) -> None:
+    if app.job_queue is None:
+        log.warning("no job queue: reminders are not scheduled")
+        return
+    now = datetime.now(UTC)
+    first = (now.replace(second=0, microsecond=0) + timedelta(minutes=1) - now).total_seconds()
+    app.job_queue.run_repeating(reminder_tick, interval=60, first=first, name=JOB_NAME)
+
+
+def install(app: Application) -> None:
+    """Menu entry and the scheduler job (started after the Application is initialized)."""
+    extras = app.bot_data["services"].extras
+    extras.setdefault("menu", {})["remind"] = menu_remind
+    extras.setdefault("post_init", []).append(_start_job)
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("remind", remind_command))
+    app.add_handler(CallbackQueryHandler(on_button, pattern=r"^rm:"))
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & ~filters.UpdateType.EDITED, on_text), group=-10)
+    install(app)
+
+
+__all__ = ["COMMANDS", "install", "register", "send_due", "settings_text", "show_settings"]
