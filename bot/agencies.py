@@ -1,0 +1,460 @@
+"""Agencies, their staff and followers, and broadcasts: the queries behind /agency and /broadcast.
+
+No Telegram imports: handlers (bot/handlers/broadcast.py) and the CLI (bot/commands/broadcast.py)
+call :class:`AgencyService`. Roles:
+
+* operators: the user ids in ``config.admin_ids`` (checked by the caller with :func:`is_operator`);
+* staff: users who redeemed a single-use invite token (stored as a SHA-256 hash); they broadcast
+  to their own agency's followers only;
+* followers: chats following an agency (several agencies allowed).
+
+A broadcast becomes outbox rows (one per recipient, ``kind="broadcast"``, dedupe key
+``broadcast:<id>:<chat>``, ``group_ref="broadcast:<id>"``) together with its ``broadcasts`` row in
+ONE transaction, so a confirmed broadcast is never lost and a follower who joins later is never
+added. A scheduled broadcast's rows wait in the outbox with ``not_before`` = the scheduled time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import secrets
+import string
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from markupsafe import escape
+
+from bot.i18n import LANGS, PLACEHOLDER_RE, catalogs
+from bot.storage import Storage, utcnow
+
+if TYPE_CHECKING:
+    from bot.outbox import Outbox
+
+FALLBACK_ORDER: tuple[str, ...] = ("en", "ms", "zh")
+CODE_ALPHABET = string.ascii_lowercase + string.digits
+CODE_LENGTH = 8
+MAX_NAME = 64
+STAFF_PREFIX = "staff-"
+FOLLOW_PREFIX = "f-"
+KIND = "broadcast"
+ACTIVE_STATES = ("scheduled", "sending")
+ENQUEUE_CHUNK = 2000
+
+
+class AgencyError(ValueError):
+    """A request that cannot be done (unknown agency, bad name...); ``key`` is a message key."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Agency:
+    code: str
+    name: str
+    revoked: bool = False
+
+
+def is_operator(user_id: int | None, admin_ids: frozenset[int] | set[int]) -> bool:
+    """True for the Telegram user ids listed in BOT_ADMIN_IDS."""
+    return user_id is not None and user_id in admin_ids
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def choose_version(versions: Mapping[str, Any], lang: str) -> str | None:
+    """The version a follower using ``lang`` gets: theirs, else English, Malay, Chinese."""
+    if lang in versions:
+        return lang
+    for fallback in FALLBACK_ORDER:
+        if fallback in versions:
+            return fallback
+    return None
+
+
+def plain_text(key: str, lang: str, **params: Any) -> str:
+    """Catalog text with raw (unescaped) parameters, for button labels (not parsed as HTML)."""
+    text = catalogs().text(key, lang if lang in LANGS else "en")
+    return PLACEHOLDER_RE.sub(lambda m: str(params.get(m.group(1), m.group(0))), text)
+
+
+def unfollow_markup(agency: Agency, lang: str) -> dict[str, Any]:
+    """The footer of every copy: one button naming the agency that stops following it."""
+    label = plain_text("broadcast.unfollow_button", lang, agency=agency.name)
+    return {"inline_keyboard": [[{"text": label[:64], "callback_data": f"af:u:{agency.code}"}]]}
+
+
+def group_ref(broadcast_id: int) -> str:
+    return f"broadcast:{broadcast_id}"
+
+
+def parse_iso_utc(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class AgencyService:
+    """Every agency/follower/broadcast query, over one :class:`Storage` connection."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.conn = storage.db.conn
+
+    def _one(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> dict[str, Any] | None:
+        cursor = self.conn.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip([c[0] for c in cursor.description], row, strict=True))
+
+    def _all(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, params)
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    # -- agencies (operators) ----------------------------------------------------------------
+
+    def create_agency(self, name: str, created_by: int | None) -> tuple[Agency, str]:
+        """A new agency and its first staff invite token (returned once, stored hashed)."""
+        name = " ".join(name.split())
+        if not name:
+            raise AgencyError("agency.name_missing")
+        if len(name) > MAX_NAME:
+            raise AgencyError("agency.name_too_long")
+        with self.storage.transaction():
+            while True:
+                code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+                if self._one("SELECT 1 FROM agencies WHERE code = ?", [code]) is None:
+                    break
+            self.conn.execute(
+                "INSERT INTO agencies (code, name, created_at, created_by) VALUES (?, ?, ?, ?)",
+                [code, name, utcnow(), created_by],
+            )
+            token = self.new_invite(code, created_by)
+        return Agency(code, name), token
+
+    def new_invite(self, code: str, created_by: int | None) -> str:
+        """A fresh single-use staff invite token (>= 128 bits) for agency ``code``."""
+        agency = self.get_agency(code)
+        if agency is None:
+            raise AgencyError("agency.unknown")
+        token = secrets.token_urlsafe(24)  # 192 bits
+        with self.storage.transaction():
+            self.conn.execute(
+                "UPDATE agencies SET revoked = 0 WHERE code = ?", [agency.code]
+            )
+            self.conn.execute(
+                "INSERT INTO staff_invites (token_hash, agency, created_at, created_by) "
+                "VALUES (?, ?, ?, ?)",
+                [hash_token(token), agency.code, utcnow(), created_by],
+            )
+        return token
+
+    def get_agency(self, code: str) -> Agency | None:
+        row = self._one(
+            "SELECT code, name, revoked FROM agencies WHERE code = ?", [code.strip().lower()]
+        )
+        return Agency(row["code"], row["name"], bool(row["revoked"])) if row else None
+
+    def list_agencies(self) -> list[dict[str, Any]]:
+        """Every agency with its follower, staff and open-invite counts."""
+        return self._all(
+            "SELECT a.code, a.name, a.revoked, a.created_at, "
+            "(SELECT count(*) FROM follows f WHERE f.agency = a.code) AS followers, "
+            "(SELECT count(*) FROM staff s WHERE s.agency = a.code) AS staff, "
+            "(SELECT count(*) FROM staff_invites i WHERE i.agency = a.code AND i.used_by IS NULL "
+            " AND i.revoked = 0) AS open_invites FROM agencies a ORDER BY a.created_at, a.code"
+        )
+
+    def revoke(self, code: str) -> tuple[int, int]:
+        """Revoke the agency's unused invite tokens and remove its staff; (invites, staff)."""
+        agency = self.get_agency(code)
+        if agency is None:
+            raise AgencyError("agency.unknown")
+        with self.storage.transaction():
+            invites = self.conn.execute(
+                "UPDATE staff_invites SET revoked = 1 WHERE agency = ? AND revoked = 0 "
+                "AND used_by IS NULL",
+                [agency.code],
+            ).rowcount
+            staff = self.conn.execute("DELETE FROM staff WHERE agency = ?", [agency.code]).rowcount
+            self.conn.execute("UPDATE agencies SET revoked = 1 WHERE code = ?", [agency.code])
+        return invites, staff
+
+    # -- staff ---------------------------------------------------------------------------------
+
+    def redeem_invite(self, token: str, user_id: int) -> Agency | None:
+        """Use a staff invite token once: the user becomes staff. None if unknown/used/revoked."""
+        digest = hash_token(token)
+        with self.storage.transaction():
+            row = self._one(
+                "SELECT agency FROM staff_invites WHERE token_hash = ? AND used_by IS NULL "
+                "AND revoked = 0",
+                [digest],
+            )
+            if row is None:
+                return None
+            self.conn.execute(
+                "UPDATE staff_invites SET used_by = ?, used_at = ? WHERE token_hash = ?",
+                [user_id, utcnow(), digest],
+            )
+            self.conn.execute(
+                "INSERT INTO staff (user_id, agency, joined_at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [user_id, row["agency"], utcnow()],
+            )
+        return self.get_agency(row["agency"])
+
+    def staff_agencies(self, user_id: int) -> list[Agency]:
+        """The agencies ``user_id`` is staff of (none for most users)."""
+        return [
+            Agency(r["code"], r["name"], bool(r["revoked"]))
+            for r in self._all(
+                "SELECT a.code, a.name, a.revoked FROM staff s JOIN agencies a ON a.code = s.agency "
+                "WHERE s.user_id = ? ORDER BY a.name",
+                [user_id],
+            )
+        ]
+
+    def is_staff(self, user_id: int, code: str) -> bool:
+        return self._one(
+            "SELECT 1 FROM staff WHERE user_id = ? AND agency = ?", [user_id, code]
+        ) is not None
+
+    def may_broadcast(self, user_id: int, code: str | None, operator: bool) -> bool:
+        """Operators: to everyone (``code=None``) and any agency; staff: their own agency only."""
+        if code is None:
+            return operator
+        if self.get_agency(code) is None:
+            return False
+        return operator or self.is_staff(user_id, code)
+
+    # -- followers -----------------------------------------------------------------------------
+
+    def follow(self, code: str, chat_id: int) -> tuple[Agency, bool] | None:
+        """Follow an agency; (agency, newly followed) or None when the code is unknown."""
+        agency = self.get_agency(code)
+        if agency is None:
+            return None
+        with self.storage.transaction():
+            added = self.conn.execute(
+                "INSERT INTO follows (agency, chat_id, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [agency.code, chat_id, utcnow()],
+            ).rowcount
+        return agency, bool(added)
+
+    def unfollow(self, code: str, chat_id: int) -> Agency | None:
+        """Stop following; the agency, or None when the chat did not follow it."""
+        agency = self.get_agency(code)
+        if agency is None:
+            return None
+        with self.storage.transaction():
+            removed = self.conn.execute(
+                "DELETE FROM follows WHERE agency = ? AND chat_id = ?", [agency.code, chat_id]
+            ).rowcount
+        return agency if removed else None
+
+    def followed(self, chat_id: int) -> list[Agency]:
+        return [
+            Agency(r["code"], r["name"], bool(r["revoked"]))
+            for r in self._all(
+                "SELECT a.code, a.name, a.revoked FROM follows f JOIN agencies a ON a.code = f.agency "
+                "WHERE f.chat_id = ? ORDER BY a.name",
+                [chat_id],
+            )
+        ]
+
+    def _audience_sql(self, code: str | None) -> tuple[str, list[Any]]:
+        """SELECT chat_id, lang of the audience: an agency's followers, or every user."""
+        if code is None:
+            return "SELECT u.chat_id AS chat_id, u.lang AS lang FROM users u", []
+        return (
+            "SELECT f.chat_id AS chat_id, COALESCE(u.lang, 'en') AS lang FROM follows f "
+            "LEFT JOIN users u ON u.chat_id = f.chat_id WHERE f.agency = ?",
+            [code],
+        )
+
+    def audience_by_lang(self, code: str | None) -> dict[str, int]:
+        """How many recipients use each language (only languages with at least one)."""
+        sql, params = self._audience_sql(code)
+        counts = {lang: n for lang, n in self.conn.execute(
+            f"SELECT lang, count(*) FROM ({sql}) GROUP BY lang", params
+        )}  # fmt: skip
+        return {lang: counts[lang] for lang in LANGS if counts.get(lang)}
+
+    def _recipients(self, code: str | None, audience: str) -> Iterator[tuple[int, str]]:
+        sql, params = self._audience_sql(code)
+        if audience != "all":
+            sql = f"SELECT chat_id, lang FROM ({sql}) WHERE lang = ?"
+            params = [*params, audience]
+        yield from self.conn.execute(sql, params)
+
+    # -- broadcasts ----------------------------------------------------------------------------
+
+    def create_broadcast(
+        self,
+        outbox: Outbox,
+        *,
+        agency: str | None,
+        created_by: int,
+        versions: Mapping[str, Any],
+        audience: str = "all",
+        scheduled_at: datetime | None = None,
+        progress_chat_id: int | None = None,
+        progress_message_id: int | None = None,
+    ) -> tuple[int, int]:
+        """Confirm a broadcast: its row and one outbox row per recipient, in ONE transaction.
+
+        ``versions``: {lang: [from_chat_id, message_id]} (copies) or {lang: {"text": html}}.
+        Returns (broadcast id, recipients enqueued).
+        """
+        versions = {lang: v for lang, v in versions.items() if lang in LANGS}
+        if not versions:
+            raise AgencyError("broadcast.no_versions")
+        if audience != "all" and audience not in LANGS:
+            raise AgencyError("broadcast.bad_audience")
+        found = self.get_agency(agency) if agency is not None else None
+        if agency is not None and found is None:
+            raise AgencyError("agency.unknown")
+        now = datetime.now(UTC)
+        due = scheduled_at.astimezone(UTC) if scheduled_at is not None else None
+        state = "scheduled" if due is not None and due > now else "sending"
+        payloads = {
+            lang: self._payload(versions[choose_version(versions, lang)], found, lang)  # type: ignore[index]
+            for lang in LANGS
+        }
+        with self.storage.transaction():
+            cursor = self.conn.execute(
+                "INSERT INTO broadcasts (agency, created_by, state, versions, audience, "
+                "scheduled_at, created_at, progress_chat_id, progress_message_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    found.code if found else None,
+                    created_by,
+                    state,
+                    json.dumps(versions, ensure_ascii=False),
+                    audience,
+                    due.isoformat(timespec="seconds") if due else None,
+                    utcnow(),
+                    progress_chat_id,
+                    progress_message_id,
+                ],
+            )
+            broadcast_id = int(cursor.lastrowid)
+            ref = group_ref(broadcast_id)
+            recipients = self._recipients(found.code if found else None, audience)
+            count = 0
+            while chunk := list(itertools.islice(recipients, ENQUEUE_CHUNK)):
+                # Chunks keep memory flat; all of them are inside this one transaction.
+                count += outbox.enqueue_many(
+                    {
+                        "chat_id": chat_id,
+                        "kind": KIND,
+                        "dedupe_key": f"{ref}:{chat_id}",
+                        "payload": payloads.get(lang, payloads["en"]),
+                        "lang": lang,
+                        "not_before": due,
+                        "group_ref": ref,
+                    }
+                    for chat_id, lang in chunk
+                )
+            self.conn.execute(
+                "UPDATE broadcasts SET recipients = ? WHERE id = ?", [count, broadcast_id]
+            )
+        return broadcast_id, count
+
+    @staticmethod
+    def _payload(version: Any, agency: Agency | None, lang: str) -> dict[str, Any]:
+        markup = unfollow_markup(agency, lang) if agency is not None else None
+        if isinstance(version, Mapping):
+            text = str(version["text"])
+            if agency is not None:
+                footer = catalogs().text("broadcast.footer", lang if lang in LANGS else "en")
+                text += "\n\n" + PLACEHOLDER_RE.sub(
+                    lambda m: str(escape(agency.name)) if m.group(1) == "agency" else m.group(0),
+                    footer,
+                )
+            return {"type": "text", "text": text, "parse_mode": "HTML", "reply_markup": markup}
+        from_chat_id, message_id = version
+        return {
+            "type": "copy",
+            "from_chat_id": int(from_chat_id),
+            "message_id": int(message_id),
+            "reply_markup": markup,
+        }
+
+    def get_broadcast(self, broadcast_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM broadcasts WHERE id = ?", [broadcast_id])
+
+    def pending_reports(self) -> list[dict[str, Any]]:
+        """Broadcasts scheduled or sending, and cancelled ones whose report is not yet sent."""
+        return self._all(
+            "SELECT * FROM broadcasts WHERE state IN ('scheduled', 'sending') "
+            "OR (state = 'cancelled' AND finished_at IS NULL) ORDER BY id"
+        )
+
+    def visible_broadcasts(
+        self, user_id: int, operator: bool, *, active_only: bool = False, limit: int = 5
+    ) -> list[dict[str, Any]]:
+        """The newest broadcasts ``user_id`` may see: operators all, staff their agencies'."""
+        where = ["1 = 1"] if operator else [
+            "agency IN (SELECT agency FROM staff WHERE user_id = ?)"
+        ]
+        params: list[Any] = [] if operator else [user_id]
+        if active_only:
+            where.append("state IN ('scheduled', 'sending')")
+        return self._all(
+            f"SELECT * FROM broadcasts WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+            [*params, limit],
+        )
+
+    def may_manage(self, broadcast: Mapping[str, Any], user_id: int, operator: bool) -> bool:
+        """Operators manage every broadcast; staff only their own agency's."""
+        if operator:
+            return True
+        return broadcast["agency"] is not None and self.is_staff(user_id, broadcast["agency"])
+
+    def progress(self, outbox: Outbox, broadcast_id: int) -> dict[str, int]:
+        return outbox.group_progress(group_ref(broadcast_id))
+
+    def set_state(self, broadcast_id: int, state: str, *, finished: bool = False) -> None:
+        with self.storage.transaction():
+            self.conn.execute(
+                "UPDATE broadcasts SET state = ?, finished_at = CASE WHEN ? THEN ? ELSE "
+                "finished_at END WHERE id = ?",
+                [state, int(finished), utcnow(), broadcast_id],
+            )
+
+    def set_progress_message(
+        self, broadcast_id: int, chat_id: int | None, message_id: int | None
+    ) -> None:
+        with self.storage.transaction():
+            self.conn.execute(
+                "UPDATE broadcasts SET progress_chat_id = ?, progress_message_id = ? WHERE id = ?",
+                [chat_id, message_id, broadcast_id],
+            )
+
+    def set_last_progress(self, broadcast_id: int, text: str) -> None:
+        with self.storage.transaction():
+            self.conn.execute(
+                "UPDATE broadcasts SET last_progress = ? WHERE id = ?", [text, broadcast_id]
+            )
+
+    def cancel(self, outbox: Outbox, broadcast_id: int) -> int:
+        """Cancel the queued rows (rows already claimed still go) and mark it cancelled; the
+        progress job sends the final report once nothing is in flight (finished_at)."""
+        with self.storage.transaction():
+            count = outbox.cancel_group(group_ref(broadcast_id))
+            self.conn.execute(
+                "UPDATE broadcasts SET state = 'cancelled' WHERE id = ? "
+                "AND state IN ('scheduled', 'sending')",
+                [broadcast_id],
+            )
+        return count

@@ -1,0 +1,187 @@
+"""/agency (operators), /agencies (followers), the staff-invite and follow deep links.
+
+Deep links (``/start <payload>``): ``staff-<token>`` makes the user staff of the token's agency
+(single use); ``f-<code>`` follows agency ``code``. Callback data: ``af:u:<code>`` stops following
+(it only ever changes the chat of the user who pressed it).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot.agencies import (
+    FOLLOW_PREFIX,
+    STAFF_PREFIX,
+    AgencyError,
+    AgencyService,
+    is_operator,
+    plain_text,
+)
+from bot.handlers.common import keyboard, lang, reply, services
+from bot.i18n import t
+
+log = logging.getLogger(__name__)
+
+COMMANDS = [("agencies", "agency.cmd_agencies")]
+
+
+def agencies(context: ContextTypes.DEFAULT_TYPE) -> AgencyService:
+    return AgencyService(services(context).storage)
+
+
+def _user_id(update: Update) -> int | None:
+    return update.effective_user.id if update.effective_user else None
+
+
+def operator(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    return is_operator(_user_id(update), services(context).config.admin_ids)
+
+
+def deep_link(context: ContextTypes.DEFAULT_TYPE, payload: str) -> str:
+    return f"https://t.me/{context.bot.username}?start={payload}"
+
+
+# --- operators: /agency ------------------------------------------------------------------------
+
+
+async def agency_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/agency new NAME | list | invite CODE | revoke CODE`` (operators only)."""
+    if not operator(update, context):
+        await reply(update, context, t("agency.not_allowed"))
+        return
+    args = list(context.args or [])
+    action = args[0].lower() if args else ""
+    service = agencies(context)
+    user_id = _user_id(update)
+    try:
+        if action == "new" and len(args) > 1:
+            found, token = service.create_agency(" ".join(args[1:]), user_id)
+            await reply(
+                update,
+                context,
+                t(
+                    "agency.created",
+                    name=found.name,
+                    code=found.code,
+                    staff_link=deep_link(context, STAFF_PREFIX + token),
+                    follow_link=deep_link(context, FOLLOW_PREFIX + found.code),
+                ),
+            )
+        elif action == "list":
+            rows = service.list_agencies()
+            if not rows:
+                await reply(update, context, t("agency.list_empty"))
+                return
+            lines = [str(t("agency.list_header"))]
+            for row in rows:
+                lines.append(
+                    str(
+                        t(
+                            "agency.list_line",
+                            name=row["name"],
+                            code=row["code"],
+                            followers=row["followers"],
+                            staff=row["staff"],
+                            invites=row["open_invites"],
+                        )
+                    )
+                )
+            await reply(update, context, "\n".join(lines))
+        elif action == "invite" and len(args) == 2:
+            token = service.new_invite(args[1], user_id)
+            found = service.get_agency(args[1])
+            assert found is not None
+            await reply(
+                update,
+                context,
+                t("agency.invite_created", name=found.name,
+                  staff_link=deep_link(context, STAFF_PREFIX + token)),
+            )
+        elif action == "revoke" and len(args) == 2:
+            invites, staff = service.revoke(args[1])
+            found = service.get_agency(args[1])
+            assert found is not None
+            await reply(
+                update, context, t("agency.revoked", name=found.name, invites=invites, staff=staff)
+            )
+        else:
+            await reply(update, context, t("agency.usage"))
+    except AgencyError as exc:
+        await reply(update, context, t(exc.key))
+
+
+# --- deep links -------------------------------------------------------------------------------
+
+
+async def start_payload_hook(update: Update, context: ContextTypes.DEFAULT_TYPE, payload: str) -> bool:
+    """``/start staff-<token>`` and ``/start f-<code>``; True when the payload was ours."""
+    chat = update.effective_chat
+    user_id = _user_id(update)
+    if chat is None or user_id is None:
+        return False
+    service = agencies(context)
+    if payload.startswith(STAFF_PREFIX):
+        services(context).storage.set_start_payload(chat.id, None)  # never keep the token
+        found = service.redeem_invite(payload[len(STAFF_PREFIX):], user_id)
+        if found is None:
+            await reply(update, context, t("agency.invite_invalid"))
+        else:
+            log.info("user joined agency %s as staff", found.code)
+            await reply(update, context, t("agency.staff_welcome", agency=found.name))
+        return True
+    if payload.startswith(FOLLOW_PREFIX):
+        result = service.follow(payload[len(FOLLOW_PREFIX):], chat.id)
+        if result is None:
+            await reply(update, context, t("agency.unknown_link"))
+        else:
+            found, added = result
+            key = "agency.followed" if added else "agency.already_following"
+            await reply(update, context, t(key, agency=found.name))
+        return True
+    return False
+
+
+# --- followers: /agencies and the unfollow button ---------------------------------------------
+
+
+async def agencies_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    chat = update.effective_chat
+    if chat is None:
+        return
+    followed = agencies(context).followed(chat.id)
+    if not followed:
+        await reply(update, context, t("agency.following_none"))
+        return
+    lines = [str(t("agency.following_header"))] + [f"• {t('agency.item', agency=a.name)}" for a in followed]
+    buttons = [
+        [(plain_text("broadcast.unfollow_button", lang(), agency=a.name)[:64], f"af:u:{a.code}")]
+        for a in followed
+    ]
+    await reply(update, context, "\n".join(lines), keyboard(buttons))
+
+
+async def unfollow_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``af:u:<code>``: the presser stops following; nobody else's data is touched."""
+    query = update.callback_query
+    chat = update.effective_chat
+    assert query is not None and query.data is not None
+    if chat is None:
+        await query.answer()
+        return
+    code = query.data.split(":", 2)[2] if query.data.count(":") >= 2 else ""
+    found = agencies(context).unfollow(code, chat.id)
+    if found is None:
+        await query.answer(plain_text("agency.not_following", lang()))
+        return
+    await reply(update, context, t("agency.unfollowed", agency=found.name))
+    await query.answer(plain_text("agency.unfollowed", lang(), agency=found.name))
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("agency", agency_command))
+    app.add_handler(CommandHandler("agencies", agencies_command))
+    app.add_handler(CallbackQueryHandler(unfollow_button, pattern=r"^af:u:"))
+    app.bot_data["services"].extras.setdefault("start_payload_hooks", []).append(start_payload_hook)

@@ -1,0 +1,274 @@
+"""Agencies and broadcasts end to end: the real bot polling the local Bot API server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.agencies import AgencyService, plain_text
+from bot.handlers import broadcast as broadcast_handlers
+from bot.i18n import LANG_NAMES, t
+from bot.localapi.server import ChatMessage, LocalBotAPI
+from tests.harness import BotHarness
+
+OP = 1
+STAFF = 200
+OTHER_STAFF = 201
+LINK_RE = re.compile(r"https://t\.me/perkeso_local_bot\?start=([A-Za-z0-9_-]+)")
+KL_FORMAT = "%Y-%m-%d %H:%M"
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[BotHarness]:
+    monkeypatch.setattr(broadcast_handlers, "PROGRESS_INTERVAL", 0.3)
+    async with LocalBotAPI(rate_limit=None) as server:
+        harness = BotHarness(server, tmp_path / "bot.sqlite3", admin_ids=frozenset({OP}))
+        await harness.start()
+        yield harness
+        await harness.stop()
+
+
+async def new_agency(bot: BotHarness, name: str) -> tuple[str, str]:
+    """The operator creates an agency; returns (staff payload, follow payload)."""
+    (answer,) = await bot.say(OP, f"/agency new {name}")
+    staff, follow = LINK_RE.findall(answer.text)
+    assert staff.startswith("staff-") and follow.startswith("f-")
+    return staff, follow
+
+
+async def follow(bot: BotHarness, user: int, payload: str, lang: str) -> ChatMessage:
+    (answer,) = await bot.say(user, f"/start {payload}", lang=lang)
+    return answer
+
+
+def copies(bot: BotHarness, chat_id: int) -> list[ChatMessage]:
+    return [m for m in bot.server.bot_messages(chat_id) if m.copied_from is not None]
+
+
+async def press_last(bot: BotHarness, user: int, data: str) -> dict:
+    """Press ``data`` on the newest bot message of ``user`` that shows it."""
+    message = next(m for m in reversed(bot.server.bot_messages(user)) if data in m.callback_data)
+    return await bot.press(user, message, data)
+
+
+async def test_two_language_broadcast_reaches_each_follower_once(bot: BotHarness) -> None:
+    server = bot.server
+    staff_link, follow_a = await new_agency(bot, "Acme Payroll")
+    _, follow_b = await new_agency(bot, "Beta Agency")
+    (welcome,) = await bot.say(STAFF, f"/start {staff_link}")
+    assert welcome.text == t("agency.staff_welcome", "en", agency="Acme Payroll")
+    followers = {301: "en", 302: "ms", 303: "zh-hans", 305: "en"}
+    for user, code in followers.items():
+        answer = await follow(bot, user, follow_a, code)
+        assert "Acme Payroll" in answer.text
+    await follow(bot, 304, follow_b, "en")
+    await follow(bot, 305, follow_b, "en")  # follows both agencies
+
+    (mode,) = await bot.say(STAFF, "/broadcast")
+    assert mode.callback_data == ["bc:m:one", "bc:m:each", "bc:cancel"]
+    assert "4" in mode.text
+    await bot.press(STAFF, mode, "bc:m:each")
+    ask_en = await server.wait_for_bot_message(STAFF)
+    assert LANG_NAMES["en"] in ask_en.text
+    en_source = await server.send_text(STAFF, "Contribution rates change on 1 December.")
+    ask_ms = await server.wait_for_bot_message(STAFF)
+    assert LANG_NAMES["ms"] in ask_ms.text and "bc:skip" in ask_ms.callback_data
+    ms_source = await server.send_media(STAFF, photo=True, caption="Kadar caruman berubah pada 1 Disember.")
+    ask_zh = await server.wait_for_bot_message(STAFF)
+    assert LANG_NAMES["zh"] in ask_zh.text
+    await bot.press(STAFF, ask_zh, "bc:skip")  # Chinese followers fall back to English
+    audience = await server.wait_for_bot_message(STAFF)
+    assert audience.callback_data == ["bc:a:all", "bc:a:en", "bc:a:ms", "bc:a:zh", "bc:cancel"]
+    await bot.press(STAFF, audience, "bc:a:all")
+
+    # Preview: a header and the copy (with its footer button) for each version, then the count.
+    preview = await server.wait_for_bot_messages(STAFF, 5)
+    en_copy, ms_copy = preview[1], preview[3]
+    assert en_copy.copied_from == (STAFF, en_source["message_id"])
+    assert ms_copy.copied_from == (STAFF, ms_source["message_id"]) and ms_copy.media["type"] == "photo"
+    assert "3" in preview[0].text and "1" in preview[2].text  # en+zh get English, ms gets Malay
+    assert en_copy.buttons[0]["text"] == plain_text("broadcast.unfollow_button", "en", agency="Acme Payroll")
+    confirm = preview[4]
+    assert confirm.text == t("broadcast.confirm_now", "en", count=4)
+    assert confirm.callback_data == ["bc:send", "bc:sched", "bc:cancel"]
+    await bot.press(STAFF, confirm, "bc:send")
+
+    report_text = str(t("broadcast.report", "en", id=1, delivered=4, unreachable=0, failed=0, cancelled=0))
+    await server.wait_until(lambda: any(m.text == report_text for m in server.bot_messages(STAFF)), 15)
+    progress = next(m for m in server.bot_messages(STAFF) if m.edits and m.text.startswith("Broadcast #1:"))
+    assert progress.edits[0][0] == t("broadcast.starting", "en")  # one message, edited in place
+    assert progress.text == t("broadcast.progress", "en", id=1, sent=4, total=4, unreachable=0, failed=0)
+
+    expected = {301: (en_source, "en"), 302: (ms_source, "ms"), 303: (en_source, "zh"), 305: (en_source, "en")}
+    for user, (source, lang) in expected.items():
+        got = copies(bot, user)
+        assert len(got) == 1, user
+        assert got[0].copied_from == (STAFF, source["message_id"])
+        [button] = got[0].buttons
+        assert button["text"] == plain_text("broadcast.unfollow_button", lang, agency="Acme Payroll")
+        assert button["callback_data"].startswith("af:u:")
+    assert copies(bot, 304) == []  # another agency's follower gets nothing
+
+    # The footer button: the follower stops following; a second press changes nothing.
+    answer = await bot.press(302, copies(bot, 302)[0], copies(bot, 302)[0].callback_data[0])
+    assert answer["text"] == plain_text("agency.unfollowed", "ms", agency="Acme Payroll")
+    service = AgencyService(bot.storage)
+    assert [a.name for a in service.followed(302)] == []
+    assert sorted(a.name for a in service.followed(305)) == ["Acme Payroll", "Beta Agency"]
+
+    (status,) = await bot.say(STAFF, "/broadcast status")
+    assert "#1" in status.text and t("broadcast.state_done", "en") in status.text
+
+
+async def test_refusals_and_forged_buttons_change_nothing(bot: BotHarness) -> None:
+    server = bot.server
+    staff_link, follow_a = await new_agency(bot, "Acme Payroll")
+    _, follow_b = await new_agency(bot, "Beta Agency")
+    await bot.say(STAFF, f"/start {staff_link}")
+    await follow(bot, 301, follow_a, "en")
+    await follow(bot, 302, follow_a, "ms")
+    await follow(bot, 304, follow_b, "en")
+
+    # Not staff, not operator: /broadcast and /agency are refused politely.
+    (refused,) = await bot.say(999, "/broadcast")
+    assert refused.text == t("broadcast.not_allowed", "en")
+    (refused,) = await bot.say(STAFF, "/agency new Evil")
+    assert refused.text == t("agency.not_allowed", "en")
+    assert len(AgencyService(bot.storage).list_agencies()) == 2
+
+    # The staff member starts composing; another user presses the staff member's buttons.
+    (mode,) = await bot.say(STAFF, "/broadcast")
+    assert "bc:m:one" in mode.callback_data
+    for data in ("bc:m:one", "bc:send", "bc:t:*", "bc:x:1"):
+        query = await server.press_button(999, mode.message_id, data, strict=False)
+        answer = await server.wait_for_callback_answer(query)
+        assert answer.get("text") == t("broadcast.not_allowed", "en")
+    # Made-up data inside the staff member's own conversation: target of another agency, everyone.
+    other_code = AgencyService(bot.storage).list_agencies()[1]["code"]
+    for data in (f"bc:t:{other_code}", "bc:t:*", "bc:a:xx", "bc:send"):
+        query = await server.press_button(STAFF, mode.message_id, data, strict=False)
+        answer = await server.wait_for_callback_answer(query)
+        assert answer.get("text") in (t("broadcast.not_allowed", "en"), t("broadcast.stale", "en"))
+    # The draft is still usable: finish it and check only the own agency's follower gets it.
+    await bot.press(STAFF, mode, "bc:m:one")
+    await server.wait_for_bot_message(STAFF)
+    source = await server.send_text(STAFF, "Hello followers")
+    audience = await server.wait_for_bot_message(STAFF)
+    await bot.press(STAFF, audience, "bc:a:ms")  # only Malay users
+    preview = await server.wait_for_bot_messages(STAFF, 3)
+    assert preview[2].text == t("broadcast.confirm_now", "en", count=1)
+    await bot.press(STAFF, preview[2], "bc:send")
+    await server.wait_until(lambda: copies(bot, 302), 10)
+    assert copies(bot, 302)[0].copied_from == (STAFF, source["message_id"])
+    await server.wait_until(lambda: AgencyService(bot.storage).get_broadcast(1)["state"] == "done", 10)
+    assert copies(bot, 301) == [] and copies(bot, 304) == [] and copies(bot, 999) == []
+    assert [c["chat_id"] for c in server.calls("copyMessage") if int(c["chat_id"]) != STAFF] == [302]
+
+
+async def test_scheduled_broadcast_can_be_cancelled(bot: BotHarness) -> None:
+    server = bot.server
+    staff_link, follow_a = await new_agency(bot, "Acme Payroll")
+    await bot.say(STAFF, f"/start {staff_link}")
+    await follow(bot, 301, follow_a, "en")
+    (ask,) = await bot.say(STAFF, "/broadcast")  # one language: straight to the message
+    assert ask.text == t("broadcast.ask_message_one", "en")
+    await server.send_text(STAFF, "Reminder for next week")
+    preview = await server.wait_for_bot_messages(STAFF, 3)
+    await bot.press(STAFF, preview[2], "bc:sched")
+    await server.wait_for_bot_message(STAFF)
+    (bad,) = await bot.say(STAFF, "next tuesday")
+    assert bad.text == t("broadcast.bad_when", "en")
+    (past,) = await bot.say(STAFF, "2020-01-01 09:00")
+    assert past.text == t("broadcast.past_when", "en")
+    when = (datetime.now(UTC) + timedelta(days=2)).astimezone(bot.config.tz).strftime(KL_FORMAT)
+    (confirm,) = await bot.say(STAFF, when)
+    assert when in confirm.text and confirm.callback_data == ["bc:send", "bc:cancel"]
+    await bot.press(STAFF, confirm, "bc:send")
+    scheduled = await server.wait_for_bot_message(STAFF)
+    assert scheduled.text == t("broadcast.scheduled", "en", id=1, count=1, when=when)
+
+    outbox = bot.app.bot_data["services"].extras["outbox"]
+    assert outbox.group_progress("broadcast:1")["queued"] == 1
+    await bot.restart()  # a scheduled broadcast survives a restart
+    outbox = bot.app.bot_data["services"].extras["outbox"]
+    assert outbox.group_progress("broadcast:1")["queued"] == 1
+
+    # Another agency's staff member cannot see or cancel it.
+    other_link, _ = await new_agency(bot, "Beta Agency")
+    await bot.say(OTHER_STAFF, f"/start {other_link}")
+    (other,) = await bot.say(OTHER_STAFF, "/broadcast cancel 1")
+    assert other.text == t("broadcast.nothing_to_cancel", "en")
+    (other_status,) = await bot.say(OTHER_STAFF, "/broadcast status")
+    assert other_status.text == t("broadcast.status_none", "en")
+
+    (status,) = await bot.say(STAFF, "/broadcast status")
+    assert "#1" in status.text and status.callback_data == ["bc:x:1"]
+    await bot.press(STAFF, status, "bc:x:1")
+    cancelled = await server.wait_for_bot_message(STAFF)
+    assert cancelled.text == t("broadcast.cancelled", "en", id=1, count=1)
+    assert outbox.group_progress("broadcast:1")["cancelled"] == 1
+    assert AgencyService(bot.storage).get_broadcast(1)["state"] == "cancelled"
+    assert copies(bot, 301) == []
+
+
+async def test_invite_is_single_use_and_revocable(bot: BotHarness) -> None:
+    staff_link, follow_a = await new_agency(bot, "Acme Payroll")
+    (ok,) = await bot.say(STAFF, f"/start {staff_link}")
+    assert ok.text == t("agency.staff_welcome", "en", agency="Acme Payroll")
+    (used,) = await bot.say(OTHER_STAFF, f"/start {staff_link}")
+    assert used.text == t("agency.invite_invalid", "en")
+    (forged,) = await bot.say(OTHER_STAFF, "/start staff-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+    assert forged.text == t("agency.invite_invalid", "en")
+    service = AgencyService(bot.storage)
+    code = follow_a.removeprefix("f-")
+    assert service.is_staff(STAFF, code) and not service.is_staff(OTHER_STAFF, code)
+    assert bot.storage.get_user(STAFF)["start_payload"] is None  # the token is not kept
+
+    (fresh,) = await bot.say(OP, f"/agency invite {code}")
+    [second] = LINK_RE.findall(fresh.text)
+    (revoked,) = await bot.say(OP, f"/agency revoke {code}")
+    assert revoked.text == t("agency.revoked", "en", name="Acme Payroll", invites=1, staff=1)
+    (late,) = await bot.say(OTHER_STAFF, f"/start {second}")
+    assert late.text == t("agency.invite_invalid", "en")
+    (gone,) = await bot.say(STAFF, "/broadcast")
+    assert gone.text == t("broadcast.not_allowed", "en")
+    (listing,) = await bot.say(OP, "/agency list")
+    assert "Acme Payroll" in listing.text and code in listing.text
+
+    # /agencies: see and leave.
+    await follow(bot, 301, follow_a, "zh")
+    (mine,) = await bot.say(301, "/agencies", lang="zh")
+    assert "Acme Payroll" in mine.text and mine.callback_data == [f"af:u:{code}"]
+    answer = await bot.press(301, mine, f"af:u:{code}")
+    assert answer["text"] == plain_text("agency.unfollowed", "zh", agency="Acme Payroll")
+    (none,) = await bot.say(301, "/agencies", lang="zh")
+    assert none.text == t("agency.following_none", "zh")
+
+
+async def test_restart_while_sending_loses_nothing_and_reports(bot: BotHarness) -> None:
+    server = bot.server
+    staff_link, follow_a = await new_agency(bot, "Acme Payroll")
+    await bot.say(STAFF, f"/start {staff_link}")
+    service = AgencyService(bot.storage)
+    code = follow_a.removeprefix("f-")
+    followers = range(5000, 5080)
+    for chat in followers:  # quicker than 80 /start messages; same rows
+        server.add_user(chat)
+        bot.storage.touch_user(chat, "en")
+        service.follow(code, chat)
+    (ask,) = await bot.say(STAFF, "/broadcast")
+    source = await server.send_text(STAFF, "Important: new contribution table")
+    preview = await server.wait_for_bot_messages(STAFF, 3)
+    await bot.press(STAFF, preview[2], "bc:send")
+    await server.wait_until(lambda: sum(1 for c in followers if copies(bot, c)) >= 15, 10)
+    await bot.restart()  # the sender stops mid-broadcast; the rest goes after the restart
+    report_text = str(t("broadcast.report", "en", id=1, delivered=80, unreachable=0, failed=0, cancelled=0))
+    await server.wait_until(lambda: any(m.text == report_text for m in server.bot_messages(STAFF)), 20)
+    for chat in followers:
+        got = copies(bot, chat)
+        assert len(got) == 1 and got[0].copied_from == (STAFF, source["message_id"]), chat
+    assert AgencyService(bot.storage).get_broadcast(1)["state"] == "done"
