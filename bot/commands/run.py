@@ -8,7 +8,6 @@ import dataclasses
 import logging
 import os
 import sys
-from urllib.parse import urlsplit
 
 from telegram import Update
 
@@ -43,16 +42,10 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(config.log_format, logging.INFO, config.token, config.webhook_secret)
     app = build_application(config)
     if config.webhook_mode:
-        assert config.webhook_url is not None
+        from bot.web import serve_webhook
+
         log.info("starting webhook server on port %d", config.port)
-        app.run_webhook(
-            listen="0.0.0.0",
-            port=config.port,
-            url_path=urlsplit(config.webhook_url).path.lstrip("/"),
-            webhook_url=config.webhook_url,
-            secret_token=config.webhook_secret,
-            allowed_updates=Update.ALL_TYPES,
-        )
+        return asyncio.run(serve_webhook(app, config))
     else:
         log.info("starting long polling")
         app.run_polling(allowed_updates=Update.ALL_TYPES)

@@ -1,0 +1,203 @@
+"""Webhook mode: our own small aiohttp server with the webhook endpoint and ``GET /healthz``.
+
+``POST <path of WEBHOOK_URL>``: Telegram's updates. The ``X-Telegram-Bot-Api-Secret-Token``
+header must equal WEBHOOK_SECRET (compared in constant time) or the request gets 403 and nothing
+is processed. A valid update is put on the Application's update queue and answered 200 at once.
+
+``GET /healthz``: 200 when the database answers and the job scheduler runs, else 503; the JSON
+also shows the outbox backlog, the sender (running, or held by another process) and the
+in-process counters. A backlog alone is not a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import signal
+import sqlite3
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import Update
+from telegram.error import TelegramError
+
+from bot.metrics import metrics_for
+
+if TYPE_CHECKING:
+    from telegram.ext import Application
+
+    from bot.config import Config
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def health(app: Application) -> tuple[bool, dict[str, Any]]:
+    """(healthy, report) for ``app``: database, scheduler, outbox backlog, sender, counters."""
+    services = app.bot_data["services"]
+    extras = services.extras
+    report: dict[str, Any] = {}
+    try:
+        services.storage.db.conn.execute("SELECT 1").fetchone()
+        services.storage.db.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        report["database"] = True
+    except sqlite3.Error as exc:
+        log.error("health: database unreachable: %s", exc)
+        report["database"] = False
+    job_queue = app.job_queue
+    report["scheduler"] = bool(job_queue is not None and job_queue.scheduler.running)
+    outbox = extras.get("outbox")
+    backlog: dict[str, Any] = {"backlog": None, "oldest_queued_age_s": None}
+    if outbox is not None and report["database"]:
+        with contextlib.suppress(sqlite3.Error):
+            count, age = outbox.backlog()
+            backlog = {"backlog": count, "oldest_queued_age_s": round(age, 1)}
+    report["outbox"] = backlog
+    guard = extras.get("sender_lock")
+    sender = extras.get("outbox_sender")
+    if guard is not None:
+        report["sender"] = guard.describe()
+    elif sender is not None:
+        report["sender"] = {"state": "running" if sender.running else "stopped"}
+    else:
+        report["sender"] = {"state": "disabled"}
+    report["counters"] = metrics_for(app).snapshot()
+    ok = report["database"] and report["scheduler"]
+    return ok, {"ok": ok, **report}
+
+
+class WebhookServer:
+    """aiohttp server for ``app``: the webhook path from ``url`` and ``/healthz``."""
+
+    def __init__(
+        self,
+        app: Application,
+        url: str,
+        secret: str | None,
+        *,
+        host: str = "0.0.0.0",  # noqa: S104 - a platform's router reaches us on every interface
+        port: int = 8080,
+    ) -> None:
+        self.app = app
+        self.url = url
+        self.secret = secret
+        self.host = host
+        self.port = port
+        self.path = urlsplit(url).path or "/"
+        self._runner: web.AppRunner | None = None
+
+    def make_web_app(self) -> web.Application:
+        web_app = web.Application(client_max_size=1024 * 1024)
+        web_app.router.add_post(self.path, self.handle_update)
+        web_app.router.add_get("/healthz", self.handle_health)
+        return web_app
+
+    async def handle_update(self, request: web.Request) -> web.Response:
+        metrics = metrics_for(self.app)
+        if self.secret is not None:
+            given = request.headers.get(SECRET_HEADER)
+            if given is None or not hmac.compare_digest(given.encode(), self.secret.encode()):
+                metrics.inc("webhook_rejected")
+                log.warning(
+                    "webhook: refused a request with a %s secret token from %s",
+                    "missing" if given is None else "wrong",
+                    request.remote,
+                )
+                return web.json_response({"ok": False, "error": "forbidden"}, status=403)
+        try:
+            data = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.json_response({"ok": False, "error": "bad json"}, status=400)
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            return web.json_response({"ok": False, "error": "not an update"}, status=400)
+        try:
+            update = Update.de_json(data, self.app.bot)
+        except Exception as exc:  # a malformed update: say so, never crash the server
+            log.warning(
+                "webhook: cannot parse update %s: %s", data.get("update_id"), type(exc).__name__
+            )
+            return web.json_response({"ok": False, "error": "bad update"}, status=400)
+        await self.app.update_queue.put(update)
+        return web.json_response({"ok": True})
+
+    async def handle_health(self, request: web.Request) -> web.Response:
+        ok, report = health(self.app)
+        return web.json_response(report, status=200 if ok else 503)
+
+    async def start(self, *, set_webhook: bool = True) -> None:
+        """Listen, then tell Telegram (setWebhook) where to post updates."""
+        if self.secret is None:
+            log.warning(
+                "WEBHOOK_SECRET is not set: the webhook accepts requests from anyone who knows "
+                "its URL; set WEBHOOK_SECRET to a long random value"
+            )
+        self._runner = web.AppRunner(self.make_web_app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        if self.port == 0:  # tests: the port the OS chose
+            server = getattr(site, "_server", None)
+            if server is not None and server.sockets:
+                self.port = server.sockets[0].getsockname()[1]
+        log.info("webhook server listening on %s:%d, path %s", self.host, self.port, self.path)
+        if set_webhook:
+            await self.set_webhook()
+
+    async def set_webhook(self, attempts: int = 3) -> None:
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.app.bot.set_webhook(
+                    url=self.url, secret_token=self.secret, allowed_updates=Update.ALL_TYPES
+                )
+                return
+            except TelegramError as exc:
+                if attempt == attempts:
+                    raise
+                log.warning("setWebhook failed (%s); retrying", exc)
+                await asyncio.sleep(2.0 * attempt)
+
+    async def stop(self) -> None:
+        """Stop listening. The webhook stays set at Telegram, which queues updates meanwhile."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def install_ops(app: Application) -> None:
+    """Counters, per-update logs and the single-sender lock (each idempotent)."""
+    from bot.locks import install_sender_lock
+    from bot.logs import install_update_logging
+    from bot.metrics import install_metrics
+
+    install_metrics(app)
+    install_update_logging(app)
+    install_sender_lock(app)
+
+
+async def serve_webhook(app: Application, config: Config) -> int:
+    """Run ``app`` behind the webhook server on 0.0.0.0:PORT until SIGTERM or SIGINT."""
+    from bot.app import start_application, stop_application
+
+    assert config.webhook_url is not None
+    install_ops(app)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server = WebhookServer(app, config.webhook_url, config.webhook_secret, port=config.port)
+    await start_application(app, poll=False)
+    try:
+        await server.start()
+        await stop.wait()
+        log.info("stop signal received: finishing the updates in hand")
+    finally:
+        await server.stop()
+        await stop_application(app)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 0
