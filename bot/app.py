@@ -20,9 +20,11 @@ from telegram.ext import (
 )
 
 from bot.config import Config
-from bot.handlers import start
+from bot.handlers import agency, broadcast, calc, guides, reminders, start, text
 from bot.handlers.common import Services
 from bot.i18n import LANGS, current_lang, t
+from bot.outbox import OutboxRateLimiter
+from bot.outbox import install as install_outbox
 from bot.storage import Storage, lang_from_telegram
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ LOCAL_TOKEN = "1000000001:local-mode-token"
 
 # Feature modules, each with register(app) and optionally COMMANDS = [(command, key)].
 # Order matters: PTB gives an update to the first matching handler of a group.
-FEATURES: list[Any] = [start]
+FEATURES: list[Any] = [start, reminders, agency, broadcast, calc, guides, text]
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
@@ -125,8 +127,12 @@ def build_application(
     *,
     token: str | None = None,
     post_init: Callable[[Application], Awaitable[None]] | None = None,
+    outbox_sender: bool = True,
 ) -> Application:
-    """Build the Application for ``config`` (token and API base URL may be overridden for local mode)."""
+    """Build the Application for ``config`` (token and API base URL may be overridden for local mode).
+
+    ``outbox_sender=False``: the outbox exists but its sender is not started with the app.
+    """
     token = token or config.token or LOCAL_TOKEN
     storage = storage or Storage(config.db_path)
     base_url = config.api_base_url
@@ -154,9 +160,11 @@ def build_application(
         .get_updates_connection_pool_size(2)
         .post_init(_post_init)
         .post_stop(_post_stop)
+        .rate_limiter(OutboxRateLimiter.for_config(config))
         .build()
     )
     app.bot_data["services"] = Services(config=config, storage=storage)
+    install_outbox(app, start_sender=outbox_sender)  # extras["outbox"], ["outbox_sender"]
     app.add_handler(TypeHandler(Update, _before_every_update), group=-100)
     for feature in FEATURES:
         feature.register(app)

@@ -72,9 +72,151 @@ def _m2_questions(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m3_outbox(db: sqlite_utils.Database) -> None:
+    # The outbox: every unprompted message (reminders, broadcasts) is written here before it is
+    # sent; bot/outbox.py drains it. Timestamps are UTC ISO with milliseconds (same length, so
+    # they compare as strings).
+    db.execute(
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            chat_id INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            dedupe_key TEXT NOT NULL UNIQUE,
+            lang TEXT NOT NULL DEFAULT 'en',
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN
+                ('queued', 'sending', 'sent', 'failed', 'unreachable', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            not_before TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sent_at TEXT,
+            message_id INTEGER,
+            group_ref TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX outbox_due ON outbox (state, not_before, id)")
+    db.execute("CREATE INDEX outbox_chat ON outbox (chat_id, state)")
+    db.execute("CREATE INDEX outbox_kind_state ON outbox (kind, state)")
+    db.execute(
+        "CREATE INDEX outbox_group ON outbox (group_ref, state) WHERE group_ref IS NOT NULL"
+    )
+    # Chats Telegram called unreachable (blocked, deactivated, not found) that may have no
+    # users row; for chats with a users row, users.blocked is authoritative.
+    db.execute(
+        "CREATE TABLE outbox_unreachable (chat_id INTEGER PRIMARY KEY, reason TEXT NOT NULL, "
+        "since TEXT NOT NULL)"
+    )
+
+
+def _m4_reminders(db: sqlite_utils.Database) -> None:
+    # Monthly payment reminders (bot/reminders.py, bot/handlers/reminders.py).
+    # One row per subscriber; days_mask: bit i = DEADLINE_DAYS_CHOICES[i] (7, 3, 1, 0 days before
+    # the 15th); since: UTC ISO time of the last (re)start or settings change, no moment before it
+    # is ever sent; pending: the add-a-worker conversation step (JSON) and when it started.
+    db.execute(
+        "CREATE TABLE reminder_subs ("
+        " chat_id INTEGER PRIMARY KEY,"
+        " enabled INTEGER NOT NULL DEFAULT 1,"
+        " payment_open INTEGER NOT NULL DEFAULT 1,"
+        " open_day INTEGER NOT NULL DEFAULT 17,"
+        " days_mask INTEGER NOT NULL DEFAULT 6,"
+        " hour INTEGER NOT NULL DEFAULT 9,"
+        " audience TEXT NOT NULL DEFAULT 'household',"
+        " since TEXT NOT NULL,"
+        " pending TEXT,"
+        " pending_at TEXT,"
+        " created_at TEXT NOT NULL,"
+        " updated_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX idx_reminder_subs_hour ON reminder_subs (hour, enabled)")
+    # Saved workers: a first name or nickname, the calculator's worker type, the monthly salary
+    # as a decimal string.
+    db.execute(
+        "CREATE TABLE reminder_workers ("
+        " id INTEGER PRIMARY KEY,"
+        " chat_id INTEGER NOT NULL,"
+        " name TEXT NOT NULL,"
+        " worker_type TEXT NOT NULL,"
+        " salary TEXT,"
+        " created_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX idx_reminder_workers_chat ON reminder_workers (chat_id)")
+    # Per subscriber and contribution month (ym = YYYY-MM): paid, the one pending snooze, and the
+    # reminders already sent (space-separated "<kind>[:<days>]") with the latest one's moment.
+    db.execute(
+        "CREATE TABLE reminder_months ("
+        " chat_id INTEGER NOT NULL,"
+        " ym TEXT NOT NULL,"
+        " paid_at TEXT,"
+        " snooze_until TEXT,"
+        " sent TEXT NOT NULL DEFAULT '',"
+        " last_sent_at TEXT,"
+        " PRIMARY KEY (chat_id, ym)) WITHOUT ROWID"
+    )
+    db.execute(
+        "CREATE INDEX idx_reminder_months_snooze ON reminder_months (snooze_until) "
+        "WHERE snooze_until IS NOT NULL"
+    )
+    # Scheduler state: key "watermark" = the UTC time up to which every due reminder was sent.
+    db.execute("CREATE TABLE reminder_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+def _m5_agencies(db: sqlite_utils.Database) -> None:
+    # Agencies, their staff and followers, and broadcasts (bot/agencies.py). Staff invite tokens
+    # are stored as SHA-256 hashes only; a broadcast's messages are rows in the outbox
+    # (group_ref "broadcast:<id>"); versions = JSON {lang: [from_chat_id, message_id]} or
+    # {lang: {"text": ...}} for the command line.
+    db.execute(
+        "CREATE TABLE agencies (code TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL,"
+        " created_by INTEGER, revoked INTEGER NOT NULL DEFAULT 0)"
+    )
+    db.execute(
+        "CREATE TABLE staff_invites (token_hash TEXT PRIMARY KEY,"
+        " agency TEXT NOT NULL REFERENCES agencies(code), created_at TEXT NOT NULL,"
+        " created_by INTEGER, used_by INTEGER, used_at TEXT, revoked INTEGER NOT NULL DEFAULT 0)"
+    )
+    db.execute("CREATE INDEX idx_staff_invites_agency ON staff_invites (agency)")
+    db.execute(
+        "CREATE TABLE staff (user_id INTEGER NOT NULL, agency TEXT NOT NULL REFERENCES agencies(code),"
+        " joined_at TEXT NOT NULL, PRIMARY KEY (user_id, agency)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX idx_staff_agency ON staff (agency)")
+    db.execute(
+        "CREATE TABLE follows (agency TEXT NOT NULL REFERENCES agencies(code), chat_id INTEGER NOT NULL,"
+        " created_at TEXT NOT NULL, PRIMARY KEY (agency, chat_id)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX idx_follows_chat ON follows (chat_id)")
+    db.execute(
+        "CREATE TABLE broadcasts (id INTEGER PRIMARY KEY, agency TEXT REFERENCES agencies(code),"
+        " created_by INTEGER NOT NULL, state TEXT NOT NULL CHECK (state IN"
+        " ('scheduled', 'sending', 'done', 'cancelled')), versions TEXT NOT NULL,"
+        " audience TEXT NOT NULL, recipients INTEGER NOT NULL DEFAULT 0, scheduled_at TEXT,"
+        " created_at TEXT NOT NULL, finished_at TEXT, progress_chat_id INTEGER,"
+        " progress_message_id INTEGER, last_progress TEXT)"
+    )
+    db.execute("CREATE INDEX idx_broadcasts_state ON broadcasts (state)")
+
+
+def _m6_locks(db: sqlite_utils.Database) -> None:
+    # Leases (bot/locks.py): one row per lock name; owner = host:pid:random of the holder;
+    # timestamps are UTC ISO with milliseconds, so they compare as strings.
+    db.execute(
+        "CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, acquired_at TEXT NOT NULL,"
+        " heartbeat_at TEXT NOT NULL, expires_at TEXT NOT NULL)"
+    )
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _m1_users),
     (2, _m2_questions),
+    (3, _m3_outbox),
+    (4, _m4_reminders),
+    (5, _m5_agencies),
+    (6, _m6_locks),
 ]
 
 
@@ -92,6 +234,9 @@ class Storage:
         self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if str(self.path) != ":memory:":
             self.db.enable_wal()
+            # WAL + NORMAL: a crash of the process loses nothing committed; only a power
+            # cut can drop the last transactions. Saves an fsync per update.
+            self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute("PRAGMA foreign_keys = ON")
         self.migrate()
 
@@ -104,7 +249,7 @@ class Storage:
     def migrate(self) -> list[int]:
         """Apply every migration newer than the database; return the versions applied."""
         applied = []
-        for version, migration in MIGRATIONS:
+        for version, migration in sorted(MIGRATIONS, key=lambda m: m[0]):
             if version <= self.schema_version:
                 continue
             with self.transaction():
