@@ -26,6 +26,7 @@ from bot.i18n import LANGS, current_lang, t
 from bot.outbox import OutboxRateLimiter
 from bot.outbox import install as install_outbox
 from bot.storage import Storage, lang_from_telegram
+from bot.web import install_ops
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,7 @@ def build_application(
         feature.register(app)
     start.register_fallbacks(app)
     app.add_error_handler(_on_error)
+    install_ops(app)  # counters, one log line per update, single-sender lock (after every handler)
     return app
 
 

@@ -27,13 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
 import logging
 import math
 import random
 import sqlite3
-import sys
 import time
 import warnings
 from collections import deque
@@ -907,14 +905,6 @@ class OutboxSender:
 # --- wiring ----------------------------------------------------------------------------------
 
 
-def _cache_missing_sniffio() -> None:
-    """httpcore runs ``import sniffio`` on every lock it takes; without sniffio installed each
-    failed import scans sys.path (about 7 per request: ~15% of the sender's CPU at 300/s).
-    Record the miss once; code that imports sniffio still gets ModuleNotFoundError."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
 def install(
     app: Application,
     *,
@@ -926,7 +916,6 @@ def install(
 
     Puts them in ``services.extras["outbox"]`` and ``["outbox_sender"]``.
     """
-    _cache_missing_sniffio()
     services = app.bot_data["services"]
     outbox = Outbox(services.storage)
     sender = OutboxSender(app.bot, outbox, workers=workers, **sender_options)
