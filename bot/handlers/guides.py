@@ -22,6 +22,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
+from bot.dbhealth import alarm_for
 from bot.domain.guides import TOPICS, Guide, GuideLibrary, load_guides
 from bot.domain.matcher import Matcher
 from bot.handlers.common import edit_or_reply, keyboard, reply, send_main_menu, services
@@ -269,7 +270,7 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     try:
         services(context).storage.log_unanswered(text, lang, "no-match")
     except sqlite3.Error as exc:  # the answer matters more than the log
-        log.error("could not log an unanswered question: %s", exc)
+        alarm_for(services(context).storage).failure(exc, "logging an unanswered question")
 
 
 async def _stale(update: Update, context: ContextTypes.DEFAULT_TYPE, user_lang: str) -> None:
@@ -292,7 +293,7 @@ def _is_guide_message(update: Update) -> bool:
     query = update.callback_query
     markup = getattr(query.message, "reply_markup", None) if query else None
     if markup is None:
-        return False
+        return True  # nothing on screen to keep (e.g. the first part of "All steps")
     return any(
         (button.callback_data or "").startswith(_OWN_PREFIXES)
         for row in markup.inline_keyboard
@@ -327,6 +328,26 @@ async def _without_buttons(update: Update, prefix: str) -> None:
         await query.edit_message_reply_markup(InlineKeyboardMarkup(rows) if rows else None)
     except BadRequest as exc:
         log.info("could not update the buttons: %s", exc)
+
+
+_FEEDBACK_SEEN = "guides_feedback_seen"  # chat_data: messages whose 👍/👎 was counted
+
+
+def _first_feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """True once per message: the pressed message shows this 👍/👎 button and gave none yet."""
+    query = update.callback_query
+    message = query.message if query else None
+    markup = getattr(message, "reply_markup", None)
+    if query is None or markup is None or context.chat_data is None:
+        return False
+    if not any(b.callback_data == query.data for row in markup.inline_keyboard for b in row):
+        return False
+    seen: list[int] = context.chat_data.setdefault(_FEEDBACK_SEEN, [])
+    if message.message_id in seen:
+        return False
+    seen.append(message.message_id)
+    del seen[:-50]
+    return True
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -376,6 +397,9 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 await _stale(update, context, user_lang)
                 return
             helpful = f["gf_helpful"] == "1"
+            if not _first_feedback(update, context):  # replayed, forged or on another message
+                await query.answer(t("guides.thanks_yes" if helpful else "guides.thanks_no"))
+                return
             storage = services(context).storage
             storage.record_feedback(guide.id, lang, helpful)
             if not helpful:
