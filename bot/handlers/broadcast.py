@@ -13,8 +13,10 @@ scheduled, sending or being cancelled) edits each progress message and sends the
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -579,6 +581,31 @@ async def _start_job(app: Application) -> None:
 # --- wiring ------------------------------------------------------------------------------------
 
 
+def _guarded(callback: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Run a compose step only while its user may still broadcast to the draft's target:
+    a revoked staff member's pending buttons and messages are refused at once."""
+
+    @functools.wraps(callback)
+    async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Any:
+        draft = context.user_data.get(DRAFT) if context.user_data is not None else None
+        if draft and "target" in draft:
+            allowed = _allowed(update, context, draft["target"])
+        else:
+            allowed = _operator(update, context) or bool(
+                _service(context).staff_agencies(_user_id(update))
+            )
+        if allowed:
+            return await callback(update, context)
+        if update.callback_query is not None:
+            await _answer(update, t("broadcast.not_allowed"))
+        else:
+            await reply(update, context, t("broadcast.not_allowed"))
+        _clear(context)
+        return ConversationHandler.END
+
+    return guarded
+
+
 def build_conversation() -> ConversationHandler:
     content = (filters.TEXT & ~filters.COMMAND) | filters.PHOTO | filters.Document.ALL
     with warnings.catch_warnings():
@@ -586,27 +613,27 @@ def build_conversation() -> ConversationHandler:
         return ConversationHandler(
             entry_points=[CommandHandler("broadcast", broadcast_command)],
             states={
-                TARGET: [CallbackQueryHandler(on_target, pattern=r"^bc:t:")],
-                MODE: [CallbackQueryHandler(on_mode, pattern=r"^bc:m:")],
+                TARGET: [CallbackQueryHandler(_guarded(on_target), pattern=r"^bc:t:")],
+                MODE: [CallbackQueryHandler(_guarded(on_mode), pattern=r"^bc:m:")],
                 COLLECT: [
-                    MessageHandler(content & ~filters.UpdateType.EDITED, on_message),
-                    CallbackQueryHandler(on_skip, pattern=r"^bc:skip$"),
-                    MessageHandler(~filters.COMMAND & ~filters.UpdateType.EDITED, on_unsupported),
+                    MessageHandler(content & ~filters.UpdateType.EDITED, _guarded(on_message)),
+                    CallbackQueryHandler(_guarded(on_skip), pattern=r"^bc:skip$"),
+                    MessageHandler(~filters.COMMAND & ~filters.UpdateType.EDITED, _guarded(on_unsupported)),
                 ],
-                AUDIENCE: [CallbackQueryHandler(on_audience, pattern=r"^bc:a:")],
+                AUDIENCE: [CallbackQueryHandler(_guarded(on_audience), pattern=r"^bc:a:")],
                 PREVIEW: [
-                    CallbackQueryHandler(on_send, pattern=r"^bc:send$"),
-                    CallbackQueryHandler(on_schedule, pattern=r"^bc:sched$"),
+                    CallbackQueryHandler(_guarded(on_send), pattern=r"^bc:send$"),
+                    CallbackQueryHandler(_guarded(on_schedule), pattern=r"^bc:sched$"),
                 ],
-                WHEN: [MessageHandler(filters.TEXT & ~filters.COMMAND & ~filters.UpdateType.EDITED, on_when)],
+                WHEN: [MessageHandler(filters.TEXT & ~filters.COMMAND & ~filters.UpdateType.EDITED, _guarded(on_when))],
             },
             fallbacks=[
                 CommandHandler("cancel", on_cancel_draft),
-                CommandHandler("broadcast", in_conversation_command),
+                CommandHandler("broadcast", _guarded(in_conversation_command)),
                 CallbackQueryHandler(on_cancel_draft, pattern=r"^bc:cancel$"),
                 CallbackQueryHandler(on_cancel_button, pattern=r"^bc:x:"),
-                CallbackQueryHandler(on_stale_in_conversation, pattern=r"^bc:"),
-                MessageHandler(~filters.COMMAND & ~filters.UpdateType.EDITED, use_buttons),
+                CallbackQueryHandler(_guarded(on_stale_in_conversation), pattern=r"^bc:"),
+                MessageHandler(~filters.COMMAND & ~filters.UpdateType.EDITED, _guarded(use_buttons)),
             ],
             name="broadcast",
             allow_reentry=False,

@@ -31,10 +31,10 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     payload = context.args[0][:64] if context.args else None
     if payload:
-        services(context).storage.set_start_payload(chat.id, payload)
         for hook in services(context).extras.get("start_payload_hooks", []):
             if await hook(update, context, payload):
-                return
+                return  # agency/staff links live in their own tables: not kept as a payload
+        services(context).storage.set_start_payload(chat.id, payload)
     user = update.effective_user
     name = user.first_name if user and user.first_name else ""
     await send_main_menu(update, context, intro=t("start.greeting", name=name).strip())
