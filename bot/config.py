@@ -42,6 +42,9 @@ class Config:
     content_dir: Path = CONTENT_DIR
     outbox_rate: float = 25.0
     log_format: str = "text"
+    log_salt: str | None = field(default=None, repr=False)
+    throttle_burst: int = 20  # per-user flood control: updates a user may send at once ...
+    throttle_rate: float = 3.0  # ... and per second after that (bot/throttle.py)
 
     @property
     def local_mode(self) -> bool:
@@ -125,6 +128,21 @@ class Config:
         if log_format not in ("text", "json"):
             raise ConfigError(f"LOG_FORMAT must be 'text' or 'json', not {log_format!r}")
 
+        burst_text = get("BOT_THROTTLE_BURST") or "20"
+        if not burst_text.isdigit() or not 1 <= int(burst_text) <= 100000:
+            raise ConfigError(
+                f"BOT_THROTTLE_BURST must be a whole number of updates from 1 to 100000, not {burst_text!r}"
+            )
+        throttle_rate_text = get("BOT_THROTTLE_RATE") or "3"
+        try:
+            throttle_rate = float(throttle_rate_text)
+        except ValueError:
+            throttle_rate = -1.0
+        if not 0 < throttle_rate <= 100000:
+            raise ConfigError(
+                f"BOT_THROTTLE_RATE must be updates per second per user (0-100000], not {throttle_rate_text!r}"
+            )
+
         content_dir = Path(get("BOT_CONTENT_DIR") or CONTENT_DIR)
         if not content_dir.is_dir():
             raise ConfigError(f"BOT_CONTENT_DIR: {content_dir} is not a folder")
@@ -141,6 +159,9 @@ class Config:
             content_dir=content_dir,
             outbox_rate=outbox_rate,
             log_format=log_format,
+            log_salt=get("LOG_SALT"),
+            throttle_burst=int(burst_text),
+            throttle_rate=throttle_rate,
         )
 
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -115,7 +115,9 @@ def format_money(amount: Decimal, lang: str | None = None) -> str:
     """``RM1,234.50`` in every language (Malaysians write RM in all three)."""
     locale = BABEL_LOCALES[resolve_lang(lang)]
     sign = "-" if amount < 0 else ""
-    return f"{sign}RM{format_decimal(abs(amount), format='#,##0.00', locale=locale)}"
+    with localcontext() as ctx:  # a typed 10^30 must not overflow the default 28 digits
+        ctx.prec = max(ctx.prec, amount.adjusted() + 6)
+        return f"{sign}RM{format_decimal(abs(amount), format='#,##0.00', locale=locale)}"
 
 
 def format_month(year: int, month: int, lang: str | None = None) -> str:

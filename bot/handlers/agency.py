@@ -26,6 +26,7 @@ from bot.i18n import t
 log = logging.getLogger(__name__)
 
 COMMANDS = [("agencies", "agency.cmd_agencies")]
+MAX_MESSAGE = 4096  # Telegram's limit on a message's text
 
 
 def agencies(context: ContextTypes.DEFAULT_TYPE) -> AgencyService:
@@ -89,7 +90,8 @@ async def agency_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                         )
                     )
                 )
-            await reply(update, context, "\n".join(lines))
+            for text in _chunks(lines):  # many agencies: several messages, each under the limit
+                await reply(update, context, text)
         elif action == "invite" and len(args) == 2:
             token = service.new_invite(args[1], user_id)
             found = service.get_agency(args[1])
@@ -111,6 +113,18 @@ async def agency_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             await reply(update, context, t("agency.usage"))
     except AgencyError as exc:
         await reply(update, context, t(exc.key))
+
+
+def _chunks(lines: list[str], limit: int = MAX_MESSAGE) -> list[str]:
+    """Join HTML lines into as few messages as fit ``limit`` characters (measured on the HTML
+    source, which is never shorter than the text Telegram counts)."""
+    chunks: list[str] = []
+    for line in lines:
+        if chunks and len(chunks[-1]) + 1 + len(line) <= limit:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    return chunks
 
 
 # --- deep links -------------------------------------------------------------------------------
@@ -160,7 +174,10 @@ async def agencies_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         [(plain_text("broadcast.unfollow_button", lang(), agency=a.name)[:64], f"af:u:{a.code}")]
         for a in followed
     ]
-    await reply(update, context, "\n".join(lines), keyboard(buttons))
+    *first, last = _chunks(lines)
+    for text in first:
+        await reply(update, context, text)
+    await reply(update, context, last, keyboard(buttons))
 
 
 async def unfollow_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

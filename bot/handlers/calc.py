@@ -36,6 +36,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.dbhealth import alarm_for
 from bot.domain.rates import (
     LINDUNG_OPT_OUT_FROM,
     Contribution,
@@ -172,7 +173,7 @@ def load_prefs(context: ContextTypes.DEFAULT_TYPE, chat_id: int | None) -> tuple
     try:
         row = services(context).storage.get_user(chat_id)
     except sqlite3.Error as exc:
-        log.error("could not read calculator choices: %s", exc)
+        alarm_for(services(context).storage).failure(exc, "reading calculator choices")
         row = None
     if not row:
         return None, None, False
@@ -187,7 +188,7 @@ def _save_prefs(context: ContextTypes.DEFAULT_TYPE, chat_id: int | None, **prefs
     try:
         services(context).storage.set_calc_prefs(chat_id, **prefs)
     except sqlite3.Error as exc:  # the answer still works, it just isn't remembered
-        log.error("could not save calculator choices: %s", exc)
+        alarm_for(services(context).storage).failure(exc, "saving calculator choices")
 
 
 # --- rendering --------------------------------------------------------------------------------

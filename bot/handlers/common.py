@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot.i18n import current_lang, t
@@ -79,6 +80,18 @@ async def reply(
     )
 
 
+_QUOTES = (("&#x27;", "'"), ("&#39;", "'"), ("&quot;", '"'), ("&#34;", '"'))
+
+
+def _same_html(current: str | None, text: str) -> bool:
+    """True when two HTML sources show the same (quotes may be escaped either way)."""
+    if current is None:
+        return False
+    for entity, char in _QUOTES:
+        current, text = current.replace(entity, char), text.replace(entity, char)
+    return current == text
+
+
 async def edit_or_reply(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,
@@ -89,11 +102,15 @@ async def edit_or_reply(
     query = update.callback_query
     if query is not None and query.message is not None:
         current = getattr(query.message, "text_html", None)
-        if current == text and query.message.reply_markup == markup:
-            return
-        await query.edit_message_text(
-            text, parse_mode=ParseMode.HTML, reply_markup=markup, disable_web_page_preview=True
-        )
+        if _same_html(current, text) and query.message.reply_markup == markup:
+            return  # an edit to the same content is a 400 "message is not modified"
+        try:
+            await query.edit_message_text(
+                text, parse_mode=ParseMode.HTML, reply_markup=markup, disable_web_page_preview=True
+            )
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
         return
     await reply(update, context, text, markup)
 

@@ -324,6 +324,8 @@ async def _without_buttons(update: Update, prefix: str) -> None:
         for row in markup.inline_keyboard
     ]
     rows = [row for row in rows if row]
+    if sum(map(len, rows)) == sum(map(len, markup.inline_keyboard)):
+        return  # nothing to remove (a replay, or a press forged onto another message)
     try:
         await query.edit_message_reply_markup(InlineKeyboardMarkup(rows) if rows else None)
     except BadRequest as exc:

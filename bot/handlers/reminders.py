@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.dbhealth import alarm_for
 from bot.domain.deadlines import (
     DEADLINE_DAYS_CHOICES,
     HOUR_CHOICES,
@@ -54,6 +56,10 @@ COMMANDS = [("remind", "cmd.remind")]
 WORKER_TYPES = ("domestic-foreign", "domestic-local", "employee", "foreign")
 MAX_NAME = 32
 JOB_NAME = "reminders.send_due"
+_DATA_RE = re.compile(
+    r"rm:(?:open|on|off|po|stop|d:[0-9]{1,3}|h:[0-9]{1,2}|a:[a-z-]{1,20}|w:(?:add|cancel|del:[0-9]{1,18})"
+    r"|wt:[a-z-]{1,20}|(?:paid|snooze):[0-9]{4}-[0-9]{2})"
+)
 
 
 def _store(context: ContextTypes.DEFAULT_TYPE) -> ReminderStore:
@@ -169,7 +175,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     chat = update.effective_chat
     assert query is not None and query.data is not None and chat is not None
-    parts = query.data.split(":")
+    # Forged or mangled data ("rm:on:x", "rm:h:٩", "rm:d:1_4") is stale, never a near guess.
+    parts = query.data.split(":") if _DATA_RE.fullmatch(query.data) else ["rm", "?"]
     action = parts[1] if len(parts) > 1 else ""
     store = _store(context)
     try:
@@ -335,11 +342,17 @@ async def _paid(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -> 
     chat = update.effective_chat
     assert query is not None and chat is not None
     year, month = parse_month_key(ym)
-    _store(context).mark_paid(chat.id, ym)
+    store = _store(context)
+    state = store.month_state(chat.id, ym)
+    if state is not None and state["paid_at"] is not None:  # pressed again: keep the first answer
+        await query.answer(t("remind.already_paid"))
+        return
+    store.mark_paid(chat.id, ym)
     month_text = format_month(year, month)
     await query.answer(t("remind.paid_toast"))
     try:
-        await query.edit_message_reply_markup(None)
+        if getattr(query.message, "reply_markup", None) is not None:
+            await query.edit_message_reply_markup(None)
     except TelegramError as exc:
         log.debug("could not remove the reminder's buttons: %s", exc)
     await reply(update, context, t("remind.paid", month=month_text))
@@ -379,6 +392,9 @@ async def reminder_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
             count = send_due(svc.storage, outbox, now)
         else:
             count = await asyncio.to_thread(_send_due_threaded, svc.storage.path, now, outbox)
+    except sqlite3.Error as exc:  # read-only, disk full, locked: logged once per outage
+        alarm_for(svc.storage).failure(exc, "enqueuing due reminders")
+        return
     except Exception:  # noqa: BLE001 - a failed tick must not stop the job
         log.exception("sending due reminders failed")
         return

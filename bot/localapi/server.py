@@ -188,6 +188,7 @@ class Stats:
     updates_created: int = 0
     webhook_deliveries: int = 0
     webhook_failures: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (method, 400 description)
 
 
 @dataclass
@@ -1266,6 +1267,8 @@ class LocalBotAPI:
             params = await self._read_params(request, method)
             result = await self._dispatch(method, params)
         except ApiError as err:
+            if err.code == 400:
+                self.stats.rejected.append((method, err.description))
             return _json_response(err.payload(), err.code)
         finally:
             self._notifier.notify()
