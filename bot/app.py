@@ -10,42 +10,68 @@ from typing import Any
 
 from telegram import BotCommand, Update
 from telegram.constants import ParseMode
-from telegram.error import Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     BaseUpdateProcessor,
     ContextTypes,
     TypeHandler,
 )
 
 from bot.config import Config
-from bot.handlers import agency, broadcast, calc, guides, reminders, start, text
+from bot.dbhealth import alarm_for
+from bot.handlers import agency, broadcast, calc, guides, privacy, reminders, start, text
 from bot.handlers.common import Services
 from bot.i18n import LANGS, current_lang, t
+from bot.metrics import metrics_for
 from bot.outbox import OutboxRateLimiter
 from bot.outbox import install as install_outbox
 from bot.storage import Storage, lang_from_telegram
+from bot.throttle import Throttle, Verdict
 from bot.web import install_ops
 
 log = logging.getLogger(__name__)
 
 LOCAL_TOKEN = "1000000001:local-mode-token"
 
+# Bot API timeouts (seconds). Interactive answers are retried by OutboxRateLimiter after a
+# 5xx/timeout, so one slow request must fail fast enough for a retry to still be quick.
+API_CONNECT_TIMEOUT = 5.0
+API_READ_TIMEOUT = 7.0
+API_WRITE_TIMEOUT = 7.0
+API_MEDIA_WRITE_TIMEOUT = 20.0
+
 # Feature modules, each with register(app) and optionally COMMANDS = [(command, key)].
 # Order matters: PTB gives an update to the first matching handler of a group.
-FEATURES: list[Any] = [start, reminders, agency, broadcast, calc, guides, text]
+FEATURES: list[Any] = [start, reminders, agency, broadcast, privacy, calc, guides, text]
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
     """Handle updates of different chats concurrently, but each chat's in order."""
 
-    def __init__(self, max_concurrent_updates: int = 256) -> None:
+    def __init__(self, max_concurrent_updates: int = 256, throttle: Throttle | None = None) -> None:
         super().__init__(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
+        self.throttle = throttle
+        # (update, first drop of the flood) -> answer of a dropped update; set by build_application.
+        self.on_throttled: Callable[[Update, bool], Awaitable[None]] | None = None
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        if self.throttle is not None and isinstance(update, Update) and update.effective_user:
+            verdict = self.throttle.hit(update.effective_user.id)
+            if verdict is not Verdict.ALLOW:
+                # Dropped before it waits for the chat: a flood never holds the other chats' slots.
+                getattr(coroutine, "close", lambda: None)()
+                if self.on_throttled is None:
+                    return
+                notify = verdict is Verdict.NOTIFY
+                if not notify or update.callback_query is not None:
+                    await self.on_throttled(update, notify)  # a toast: nothing to keep in order
+                    return
+                coroutine = self.on_throttled(update, True)  # "slow down", after the earlier answers
         chat_id = update.effective_chat.id if isinstance(update, Update) and update.effective_chat else 0
         lock = self._locks.setdefault(chat_id, asyncio.Lock())
         self._waiting[chat_id] = self._waiting.get(chat_id, 0) + 1
@@ -71,21 +97,42 @@ async def _before_every_update(update: Update, context: ContextTypes.DEFAULT_TYP
     chat = update.effective_chat
     language_code = user.language_code if user else None
     current_lang.set(lang_from_telegram(language_code))
+    if update.callback_query is not None and chat is None:
+        # Every button of this bot is on a message in a chat: a press without one (an inline
+        # message, a forged query) is not ours. Answer it, so it doesn't spin, and stop.
+        try:
+            await update.callback_query.answer(t("error.stale_button"))
+        except TelegramError as exc:
+            log.warning("could not answer a button press without a chat: %s", exc)
+        raise ApplicationHandlerStop
     if chat is None or chat.type != "private":
         return
     storage: Storage = context.application.bot_data["services"].storage
+    alarm = alarm_for(storage)
+    row = None
     try:
-        row = storage.touch_user(chat.id, language_code)
+        if alarm.skip_optional_write():  # failed a moment ago: don't wait on it again
+            row = storage.get_user(chat.id)
+        else:
+            row = storage.touch_user(chat.id, language_code)
+            alarm.success()
     except sqlite3.Error as exc:
         # Degrade: reading features (guides, calculator) still work; writes apologise.
-        log.error("database unavailable, answering without saving: %s", exc)
+        alarm.failure(exc, "recording a user's visit")
         try:
             row = storage.get_user(chat.id)
         except sqlite3.Error:
             row = None
-        if row is None:
-            return
-    current_lang.set(row["lang"])
+    if row is not None:
+        current_lang.set(row["lang"])
+
+
+def _undeliverable(error: BaseException) -> bool:
+    """Telegram could not take the answer even after the rate limiter's retries."""
+    if isinstance(error, BadRequest):
+        text = error.message.lower()
+        return "chat not found" in text or "user not found" in text
+    return isinstance(error, NetworkError | RetryAfter)
 
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -95,23 +142,60 @@ async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         if isinstance(update, Update) and update.effective_chat:
             _mark_blocked(context, update.effective_chat.id)
         return
-    key = "error.storage" if isinstance(error, sqlite3.Error) else "error.generic"
-    log.error("handler failed: %s: %s", type(error).__name__, error, exc_info=not isinstance(error, sqlite3.Error))
+    key = "error.generic"
+    if isinstance(error, sqlite3.Error):
+        key = "error.storage"
+    if isinstance(error, sqlite3.DatabaseError) and not isinstance(
+        error, sqlite3.IntegrityError | sqlite3.ProgrammingError
+    ):  # read-only file, disk full, locked, I/O error: logged once per outage
+        alarm_for(context.application.bot_data["services"].storage).failure(error, "handling an update")
+    elif _undeliverable(error):  # Telegram trouble, already retried: ask the user to try again
+        log.warning("could not answer an update: %s: %s", type(error).__name__, error)
+    else:
+        log.error("handler failed: %s: %s", type(error).__name__, error, exc_info=True)
     if not isinstance(update, Update) or update.effective_chat is None:
         return
-    try:
-        if update.callback_query is not None:
+    if update.callback_query is not None:
+        try:
             await update.callback_query.answer(t(key), show_alert=False)
+        except TelegramError as exc:  # already answered, or too old: the message below says it
+            log.debug("could not answer the button press: %s", exc)
+    try:
         await context.bot.send_message(update.effective_chat.id, t(key), parse_mode=ParseMode.HTML)
     except TelegramError as exc:
         log.warning("could not send the error message: %s", exc)
 
 
-def _mark_blocked(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
+async def _on_throttled(app: Application, update: Update, notify: bool) -> None:
+    """A dropped update: one "slow down" per flood in the chat; a dropped button press is answered."""
+    metrics_for(app).inc("updates_throttled")
+    query, chat = update.callback_query, update.effective_chat
+    if query is None and (not notify or chat is None):
+        return
+    user = update.effective_user
+    lang = lang_from_telegram(user.language_code if user else None)
+    if chat is not None and chat.type == "private":
+        try:
+            row = app.bot_data["services"].storage.get_user(chat.id)
+        except sqlite3.Error:
+            row = None
+        lang = row["lang"] if row else lang
+    text = t("throttle.slow_down", lang)
     try:
-        context.application.bot_data["services"].storage.set_blocked(chat_id)
+        if query is not None:
+            await query.answer(str(text))
+        elif chat is not None:
+            await app.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML)
+    except TelegramError as exc:
+        log.warning("could not answer a throttled update: %s", exc)
+
+
+def _mark_blocked(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
+    storage = context.application.bot_data["services"].storage
+    try:
+        storage.set_blocked(chat_id)
     except sqlite3.Error as exc:
-        log.error("could not mark chat as blocked: %s", exc)
+        alarm_for(storage).failure(exc, "marking a chat as blocked")
 
 
 async def set_command_menus(app: Application) -> None:
@@ -119,7 +203,10 @@ async def set_command_menus(app: Application) -> None:
     commands = [c for feature in FEATURES for c in getattr(feature, "COMMANDS", [])]
     for lang in LANGS:
         menu = [BotCommand(name, str(t(key, lang))) for name, key in commands]
-        await app.bot.set_my_commands(menu, language_code=None if lang == "en" else lang)
+        try:
+            await app.bot.set_my_commands(menu, language_code=None if lang == "en" else lang)
+        except TelegramError as exc:  # cosmetic: never keep the bot from starting
+            log.warning("could not set the %s command menu: %s", lang, exc)
 
 
 def build_application(
@@ -150,14 +237,19 @@ def build_application(
         for hook in app.bot_data["services"].extras.get("post_stop", []):
             await hook(app)
 
+    processor = PerChatUpdateProcessor(256, Throttle(config.throttle_burst, config.throttle_rate))
     app = (
         ApplicationBuilder()
         .token(token)
         .base_url(base_url)
         .base_file_url(file_url)
-        .concurrent_updates(PerChatUpdateProcessor(256))
-        .connection_pool_size(64)
+        .concurrent_updates(processor)
+        .connection_pool_size(16)
         .pool_timeout(10)
+        .connect_timeout(API_CONNECT_TIMEOUT)
+        .read_timeout(API_READ_TIMEOUT)
+        .write_timeout(API_WRITE_TIMEOUT)
+        .media_write_timeout(API_MEDIA_WRITE_TIMEOUT)
         .get_updates_connection_pool_size(2)
         .post_init(_post_init)
         .post_stop(_post_stop)
@@ -165,6 +257,7 @@ def build_application(
         .build()
     )
     app.bot_data["services"] = Services(config=config, storage=storage)
+    processor.on_throttled = lambda update, notify: _on_throttled(app, update, notify)
     install_outbox(app, start_sender=outbox_sender)  # extras["outbox"], ["outbox_sender"]
     app.add_handler(TypeHandler(Update, _before_every_update), group=-100)
     for feature in FEATURES:

@@ -13,7 +13,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -92,9 +91,9 @@ def chat_hash(chat_id: int | None, salt: str) -> str | None:
     return hashlib.sha256(f"{salt}:{chat_id}".encode()).hexdigest()[:12]
 
 
-def deployment_salt(token: str) -> str:
+def deployment_salt(token: str, log_salt: str | None = None) -> str:
     """LOG_SALT if set, else derived from the bot token (secret, and different per bot)."""
-    return os.environ.get("LOG_SALT") or hashlib.sha256(b"chat-hash-salt:" + token.encode()).hexdigest()
+    return log_salt or hashlib.sha256(b"chat-hash-salt:" + token.encode()).hexdigest()
 
 
 def handler_name(callback: Callable[..., Any]) -> str:
@@ -150,7 +149,7 @@ def install_update_logging(app: Application) -> None:
     extras["update_logging_installed"] = True
     for group in app.handlers.values():
         _name_handlers(group)
-    salt = deployment_salt(app.bot.token)
+    salt = deployment_salt(app.bot.token, app.bot_data["services"].config.log_salt)
     metrics = metrics_for(app)
     processor = app.update_processor
     original = processor.process_update

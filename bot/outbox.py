@@ -42,9 +42,18 @@ from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardMarkup
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
+
+from bot.dbhealth import alarm_for
 
 if TYPE_CHECKING:
     from telegram import Bot
@@ -116,6 +125,12 @@ class OutboxRow:
     dedupe_key: str
     payload: dict[str, Any]
     attempts: int
+
+
+# Once a row is final (sent, cancelled, unreachable) its text is never read again; reminder
+# texts carry workers' names and salaries, so only the payload's type is kept (PDPA: keep
+# personal data no longer than needed). ``failed`` rows keep theirs: they can be retried.
+_SPEND_PAYLOAD = "payload = json_object('type', json_extract(payload, '$.type'))"
 
 
 def _payload_json(payload: Mapping[str, Any]) -> str:
@@ -250,7 +265,7 @@ class Outbox:
         """Cancel the queued rows of a group (e.g. a broadcast); rows already claimed still go."""
         with self.storage.transaction():
             return self.conn.execute(
-                "UPDATE outbox SET state = 'cancelled', updated_at = ? "
+                f"UPDATE outbox SET state = 'cancelled', {_SPEND_PAYLOAD}, updated_at = ? "
                 "WHERE group_ref = ? AND state = 'queued'",
                 [_now_iso(), group_ref],
             ).rowcount
@@ -321,6 +336,11 @@ class Outbox:
         claimed: list[OutboxRow] = []
         skipped: set[int] = set()
         blocked_ids: list[int] = []
+        due = self.conn.execute(
+            "SELECT 1 FROM outbox WHERE state = 'queued' AND not_before <= ? LIMIT 1", [now]
+        ).fetchone()
+        if due is None:  # nothing to do: no write lock taken (idle polls stay read-only)
+            return claimed, skipped
         with self.storage.transaction():
             rows = self.conn.execute(
                 "SELECT o.id, o.chat_id, o.kind, o.dedupe_key, o.payload, o.attempts, "
@@ -349,7 +369,7 @@ class Outbox:
                 )
             if blocked_ids:
                 self.conn.executemany(
-                    "UPDATE outbox SET state = 'unreachable', updated_at = ?, "
+                    f"UPDATE outbox SET state = 'unreachable', {_SPEND_PAYLOAD}, updated_at = ?, "
                     "last_error = 'chat unreachable: not sent' WHERE id = ?",
                     [(now, row_id) for row_id in blocked_ids],
                 )
@@ -358,8 +378,8 @@ class Outbox:
     def mark_sent(self, row_id: int, message_id: int | None) -> None:
         now = _now_iso()
         self.conn.execute(
-            "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, "
-            "updated_at = ?, message_id = ?, last_error = NULL WHERE id = ?",
+            f"UPDATE outbox SET state = 'sent', {_SPEND_PAYLOAD}, attempts = attempts + 1, "
+            "sent_at = ?, updated_at = ?, message_id = ?, last_error = NULL WHERE id = ?",
             [now, now, message_id, row_id],
         )
 
@@ -388,13 +408,13 @@ class Outbox:
             changed = 0
             if row_id is not None:
                 changed += self.conn.execute(
-                    "UPDATE outbox SET state = 'unreachable', attempts = attempts + ?, "
-                    "last_error = ?, updated_at = ? WHERE id = ?",
+                    f"UPDATE outbox SET state = 'unreachable', {_SPEND_PAYLOAD}, "
+                    "attempts = attempts + ?, last_error = ?, updated_at = ? WHERE id = ?",
                     [int(attempted), reason[:500], now, row_id],
                 ).rowcount
             changed += self.conn.execute(
-                "UPDATE outbox SET state = 'unreachable', last_error = 'chat unreachable: "
-                "not sent', updated_at = ? WHERE chat_id = ? AND state = 'queued'",
+                f"UPDATE outbox SET state = 'unreachable', {_SPEND_PAYLOAD}, last_error = "
+                "'chat unreachable: not sent', updated_at = ? WHERE chat_id = ? AND state = 'queued'",
                 [now, chat_id],
             ).rowcount
             self.conn.execute("UPDATE users SET blocked = 1 WHERE chat_id = ?", [chat_id])
@@ -427,6 +447,7 @@ class LimiterStats:
     outbox: int = 0
     retry_after: int = 0
     paused_seconds: float = 0.0
+    transient_retries: int = 0  # interactive requests tried again after a 5xx/timeout
 
 
 class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
@@ -437,6 +458,12 @@ class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
     (``rate_limit_args={"outbox": True}``) also keep ``per_chat_interval`` seconds between two
     messages to the same chat. A RetryAfter pauses every request (all methods, all callers)
     until it has passed, then the request is tried again (at most ``max_retries`` times).
+
+    Transient failures (5xx, gateway timeouts, network errors, read timeouts) of *interactive*
+    requests are tried again up to ``interactive_retries`` times after a short backoff
+    (``retry_backoff`` s, doubled each time), so handlers stay thin and a user still gets an
+    answer. Outbox requests are not retried here: the sender persists its own backoff. A 4xx
+    other than 429 is never retried (403 blocked, 400 bad request / chat not found are final).
     """
 
     def __init__(
@@ -448,9 +475,13 @@ class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
         max_retries: int = 3,
         burst: int = 3,
         retry_margin: float = 0.05,
+        interactive_retries: int = 2,
+        retry_backoff: float = 0.25,
     ) -> None:
         self.per_chat_interval = per_chat_interval
         self.max_retries = max_retries
+        self.interactive_retries = interactive_retries
+        self.retry_backoff = retry_backoff
         self.burst = max(1, burst)
         self.retry_margin = retry_margin
         self.stats = LimiterStats()
@@ -597,7 +628,8 @@ class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
         outbox = isinstance(rate_limit_args, dict) and bool(rate_limit_args.get("outbox"))
         paced = endpoint in PACED_METHODS
         chat_id = data.get("chat_id") if paced else None
-        retries = 0
+        retries = 0  # after RetryAfter (everyone)
+        transient = 0  # after a 5xx / timeout (interactive requests only)
         while True:
             if paced:
                 await self.acquire(outbox=outbox, chat_id=chat_id)
@@ -612,6 +644,22 @@ class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
                 if retries >= self.max_retries:
                     raise
                 retries += 1
+            except BadRequest:  # a 4xx (NetworkError's subclass): retrying cannot help
+                raise
+            except NetworkError as exc:  # 5xx, 504, TimedOut, connection errors
+                if outbox or transient >= self.interactive_retries:
+                    raise
+                transient += 1
+                self.stats.transient_retries += 1
+                delay = self.retry_backoff * 2 ** (transient - 1) * random.uniform(0.8, 1.2)
+                log.info(
+                    "%s failed (%s: %s); trying again in %.2f s",
+                    endpoint,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
 
 
 # --- the sender -----------------------------------------------------------------------------
@@ -632,7 +680,9 @@ class OutboxSender:
     Pacing comes from the bot's :class:`OutboxRateLimiter` (or a private one if the bot has
     none). Transient errors (5xx, timeouts, network) are retried with exponential backoff up to
     ``max_attempts`` attempts, then the row is ``failed``; 403 and 400 "chat not found" make
-    the chat unreachable; other 400s fail at once.
+    the chat unreachable; other 400s fail at once. A failing database (read-only, full,
+    locked) loses nothing: claims back off (up to ``db_backoff_max`` s) and an outcome that
+    cannot be written is retried by its worker until it can (logged once, see bot/dbhealth.py).
     """
 
     def __init__(
@@ -677,6 +727,8 @@ class OutboxSender:
         self._skipped: set[int] = set()
         self._unreachable: dict[int, float] = {}  # chat -> when Telegram refused it
         self._running = False
+        self._alarm = alarm_for(outbox.storage)
+        self.db_backoff_max = 5.0  # seconds between two claims while the database fails
         outbox.add_listener(self._poke)
 
     @property
@@ -748,6 +800,7 @@ class OutboxSender:
         assert self._queue is not None and self._wake is not None and self._space is not None
         loop = asyncio.get_running_loop()
         queue = self._queue
+        db_failures = 0
         while self._running:
             if queue.qsize() > self.workers // 2:  # refill in batches: fewer transactions
                 self._space.clear()
@@ -761,9 +814,20 @@ class OutboxSender:
             self._wake.clear()
             try:
                 rows, skipped = self.outbox.claim(free, busy)
-            except sqlite3.Error as exc:
-                log.error("outbox: cannot claim rows: %s", exc)
-                rows, skipped = [], set()
+            except sqlite3.Error as exc:  # read-only, disk full, locked: back off, keep the rows
+                db_failures += 1
+                self._alarm.failure(exc, "claiming outbox rows")
+                delay = min(self.db_backoff_max, 0.25 * 2 ** min(db_failures, 8))
+                handle = loop.call_later(delay, self._wake.set)
+                try:
+                    await self._wake.wait()
+                finally:
+                    handle.cancel()
+                continue
+            if rows:  # a write went through
+                db_failures = 0
+                if self._alarm.failing:
+                    self._alarm.success()
             self._skipped = skipped
             for row in rows:
                 self._chat_ready[row.chat_id] = math.inf
@@ -886,20 +950,31 @@ class OutboxSender:
         await self._record(self.outbox.mark_unreachable, row.chat_id, row.id, reason)
 
     async def _record(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Write an outcome; a locked database is retried a few times before giving up."""
-        for attempt in range(5):
+        """Write an outcome; while the database fails, retry with backoff as long as we run.
+
+        The worker keeps its row meanwhile (it claims nothing else), so the in-flight bound
+        holds. Once the sender stops, it gives up: the row stays ``sending`` and
+        :meth:`Outbox.recover` sends it again at the next start.
+        """
+        delay = 0.1
+        while True:
             try:
                 method(*args, **kwargs)
-                return
-            except sqlite3.OperationalError as exc:
-                if attempt == 4:
+            except sqlite3.Error as exc:
+                self._alarm.failure(exc, "recording an outbox outcome")
+                if not self._running:
                     log.error(
                         "outbox: cannot record an outcome (%s); the row stays 'sending' "
                         "and is sent again after a restart",
                         exc,
                     )
                     return
-                await asyncio.sleep(0.2 * (attempt + 1))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.db_backoff_max)
+            else:
+                if self._alarm.failing:
+                    self._alarm.success()
+                return
 
 
 # --- wiring ----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 import sqlite_utils
 
 LANGS = ("en", "ms", "zh")
-BUSY_TIMEOUT_MS = 5000
+BUSY_TIMEOUT_MS = 2000  # a locked database must not freeze the event loop for long
 
 
 def utcnow() -> str:
@@ -219,6 +219,32 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (6, _m6_locks),
 ]
 
+# --- personal data: what /mydata shows and /forget removes ----------------------------------
+
+# Every column that can hold a person's Telegram chat or user id (in private chats both are the
+# same number), and what Storage.forget_user does with it:
+#   "delete" - delete the row;  "null" - set the column (and its companions below) to NULL;
+#   "keep"   - kept on purpose (the broadcast audit trail; documented in README "Your data").
+# tests/test_privacy.py fails when a table gains such a column that is not listed here; and a
+# table missing from this map that has a chat_id or user_id column is still cleaned (rows deleted).
+PERSONAL_COLUMNS: dict[str, dict[str, str]] = {
+    "users": {"chat_id": "delete"},
+    "reminder_subs": {"chat_id": "delete"},
+    "reminder_workers": {"chat_id": "delete"},
+    "reminder_months": {"chat_id": "delete"},
+    "outbox": {"chat_id": "delete"},
+    "outbox_unreachable": {"chat_id": "delete"},
+    "follows": {"chat_id": "delete"},
+    "staff": {"user_id": "delete"},
+    "staff_invites": {"used_by": "delete", "created_by": "null"},
+    "agencies": {"created_by": "null"},
+    "broadcasts": {"created_by": "keep", "progress_chat_id": "null"},
+}
+_NULL_TOGETHER: dict[tuple[str, str], tuple[str, ...]] = {
+    ("broadcasts", "progress_chat_id"): ("progress_message_id",),
+}
+_FALLBACK_PERSON_COLUMNS = ("chat_id", "user_id")
+
 
 class StorageError(RuntimeError):
     """The database could not be read or written (read-only file, full disk, corruption)."""
@@ -367,3 +393,68 @@ class Storage:
                 [limit],
             )
         )
+
+    # -- personal data (PDPA 2010): /mydata and /forget ---------------------------------------
+
+    def _person_columns(self) -> dict[str, dict[str, str]]:
+        """{table: {column: action}} for every table that exists, including unlisted tables with
+        a ``chat_id``/``user_id`` column (action "delete")."""
+        found: dict[str, dict[str, str]] = {}
+        for table in self.db.table_names():
+            columns = set(self.db[table].columns_dict)
+            policy = {c: a for c, a in PERSONAL_COLUMNS.get(table, {}).items() if c in columns}
+            if table not in PERSONAL_COLUMNS:
+                policy = {c: "delete" for c in _FALLBACK_PERSON_COLUMNS if c in columns}
+            if policy:
+                found[table] = policy
+        return found
+
+    def export_user(self, chat_id: int) -> dict[str, Any]:
+        """Everything stored about ``chat_id`` (the same number is its user id): {table: rows}.
+
+        Outbox rows are listed without their payload (``payload_type`` instead); the ``follows``
+        and ``staff`` rows carry the agency's name; every table with a person column is present
+        (an empty list when nothing is stored).
+        """
+        out: dict[str, Any] = {}
+        for table, policy in self._person_columns().items():
+            where = " OR ".join(f"[{column}] = ?" for column in policy)
+            params = [chat_id] * len(policy)
+            if table == "outbox":
+                sql = (
+                    "SELECT id, kind, state, lang, json_extract(payload, '$.type') AS payload_type, "
+                    "created_at, sent_at FROM outbox WHERE " + where + " ORDER BY id"
+                )
+            elif table in ("follows", "staff"):
+                sql = (
+                    f"SELECT t.*, a.name AS agency_name FROM [{table}] t LEFT JOIN agencies a "
+                    f"ON a.code = t.agency WHERE {where.replace('[', 't.[')}"
+                )
+            else:
+                sql = f"SELECT * FROM [{table}] WHERE {where}"
+            out[table] = list(self.db.query(sql, params))
+        return out
+
+    def forget_user(self, chat_id: int) -> dict[str, int]:
+        """Delete what is stored about ``chat_id``, in one transaction: {table: rows deleted}.
+
+        Follows :data:`PERSONAL_COLUMNS`: rows are deleted, references in other people's rows
+        (who created an agency or an invite, where a broadcast's progress is shown) are set to
+        NULL, and the broadcast audit trail keeps ``broadcasts.created_by``.
+        """
+        deleted: dict[str, int] = {}
+        with self.transaction():
+            for table, policy in self._person_columns().items():
+                deleted[table] = 0
+                for column, action in policy.items():
+                    if action == "delete":
+                        deleted[table] += self.db.execute(
+                            f"DELETE FROM [{table}] WHERE [{column}] = ?", [chat_id]
+                        ).rowcount
+                    elif action == "null":
+                        columns = (column, *_NULL_TOGETHER.get((table, column), ()))
+                        sets = ", ".join(f"[{c}] = NULL" for c in columns)
+                        self.db.execute(
+                            f"UPDATE [{table}] SET {sets} WHERE [{column}] = ?", [chat_id]
+                        )
+        return deleted

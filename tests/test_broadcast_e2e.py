@@ -143,10 +143,12 @@ async def test_refusals_and_forged_buttons_change_nothing(bot: BotHarness) -> No
     # The staff member starts composing; another user presses the staff member's buttons.
     (mode,) = await bot.say(STAFF, "/broadcast")
     assert "bc:m:one" in mode.callback_data
+    # The message is not in the stranger's chat, so Telegram would send the press without a
+    # message: the pre-handler answers it as a stale button before any feature sees it.
     for data in ("bc:m:one", "bc:send", "bc:t:*", "bc:x:1"):
         query = await server.press_button(999, mode.message_id, data, strict=False)
         answer = await server.wait_for_callback_answer(query)
-        assert answer.get("text") == t("broadcast.not_allowed", "en")
+        assert answer.get("text") in (t("broadcast.not_allowed", "en"), t("error.stale_button", "en"))
     # Made-up data inside the staff member's own conversation: target of another agency, everyone.
     other_code = AgencyService(bot.storage).list_agencies()[1]["code"]
     for data in (f"bc:t:{other_code}", "bc:t:*", "bc:a:xx", "bc:send"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -138,6 +139,28 @@ def test_retry_failed_cancel_group_and_progress(outbox: Outbox) -> None:
     assert outbox.get("b0")["state"] == "failed"
     assert outbox.retry_failed() == 1
     assert outbox.retry_failed() == 0
+
+
+def test_final_rows_keep_no_text(outbox: Outbox) -> None:
+    """Sent, cancelled and unreachable rows drop their text (names, salaries); failed keep it."""
+    outbox.storage.touch_user(3, "en")
+    outbox.enqueue_many(
+        [item(i, f"k{i}", f"Siti RM1,700.00 #{i}", group_ref="g" if i == 2 else None)
+         for i in range(5)]
+    )  # fmt: skip
+    rows, _ = outbox.claim(2)
+    by_key = {r.dedupe_key: r for r in rows}
+    outbox.mark_sent(by_key["k0"].id, 11)
+    outbox.mark_failed(by_key["k1"].id, "BadRequest: x")
+    assert outbox.cancel_group("g") == 1
+    outbox.mark_unreachable(3, None, "Forbidden: bot was blocked by the user")
+    states = {k: outbox.get(k)["state"] for k in ("k0", "k1", "k2", "k3", "k4")}
+    assert states == {"k0": "sent", "k1": "failed", "k2": "cancelled", "k3": "unreachable",
+                      "k4": "queued"}  # fmt: skip
+    for key in ("k0", "k2", "k3"):
+        assert json.loads(outbox.get(key)["payload"]) == {"type": "text"}
+    for key in ("k1", "k4"):
+        assert "Siti RM1,700.00" in outbox.get(key)["payload"]
 
 
 def test_backlog_counts_only_due_rows(outbox: Outbox) -> None:
