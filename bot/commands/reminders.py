@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
                 if args.json:
                     print(json.dumps(data, ensure_ascii=False))
                 else:
-                    days = "" if data["days"] is None else f" ({data['days']} days before)"
+                    n = data["days"]
+                    days = "" if n is None else " (on the day)" if n == 0 else f" ({n} day{'s' * (n != 1)} before)"
                     print(f"{data['chat_id']}\t{data['month']}\t{data['kind']}{days}\t"
                           f"days_left={data['days_left']}\t{data['lang']}")
             if not args.json:
