@@ -82,3 +82,33 @@ def test_transaction_rolls_back(tmp_path: Path) -> None:
         )
         raise RuntimeError("boom")
     assert storage.get_user(1) is None
+
+
+def _wal_size_after_paced_writes(storage: Storage, path: Path) -> int:
+    import time
+
+    biggest = 0
+    for batch in range(30):
+        for i in range(100):  # 100 commits, each at least one WAL page
+            storage.touch_user(batch * 100 + i, "en")
+        biggest = max(biggest, (path.parent / (path.name + "-wal")).stat().st_size)
+        time.sleep(0.06)
+    return biggest
+
+
+def test_background_checkpoints_keep_the_wal_small(tmp_path: Path) -> None:
+    # Control: no automatic checkpoints and no thread: 3,000 commits grow the WAL past 3 MB.
+    control = Storage(tmp_path / "control.sqlite3")
+    control.db.execute("PRAGMA wal_autocheckpoint = 0")
+    assert _wal_size_after_paced_writes(control, tmp_path / "control.sqlite3") > 3_000_000
+    control.close()
+
+    path = tmp_path / "bot.sqlite3"
+    storage = Storage(path)
+    storage.checkpoint_in_background(interval=0.02)
+    assert storage.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    # The thread checkpoints between batches, so each batch starts the WAL over.
+    assert _wal_size_after_paced_writes(storage, path) < 3_000_000
+    storage.stop_background_checkpoints()
+    assert storage.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    storage.close()

@@ -314,6 +314,7 @@ _STEMMERS = {"en": _stem_en, "ms": _stem_ms, "zh": _stem_en}
 
 @lru_cache(maxsize=1)
 def _concept_patterns() -> tuple[tuple[str, re.Pattern[str] | None, str], ...]:
+    """(concept, pattern or None for a CJK form, the form; for a Latin form its first word)."""
     out: list[tuple[str, re.Pattern[str] | None, str]] = []
     for concept, forms in CONCEPTS.items():
         for form in forms:
@@ -323,7 +324,7 @@ def _concept_patterns() -> tuple[tuple[str, re.Pattern[str] | None, str], ...]:
             else:
                 words = _WORD_RE.findall(f)
                 pat = re.compile(r"(?<![a-z0-9])" + r"[^a-z0-9]*".join(words) + r"(?![a-z0-9])")
-                out.append((concept, pat, f))
+                out.append((concept, pat, words[0]))
     return tuple(out)
 
 
@@ -331,12 +332,11 @@ def concepts_in(text: str) -> set[str]:
     """Concept names whose surface forms occur in ``text`` (already normalized)."""
     found: set[str] = set()
     for concept, pat, form in _concept_patterns():
-        if concept in found:
+        # A form can only match where its first word (or the CJK form) is a substring:
+        # the cheap test first, the regex only then.
+        if concept in found or form not in text:
             continue
-        if pat is None:
-            if form in text:
-                found.add(concept)
-        elif pat.search(text):
+        if pat is None or pat.search(text):
             found.add(concept)
     return found
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+import weakref
 from dataclasses import dataclass
 
 from markupsafe import Markup
@@ -86,8 +87,19 @@ def topic_label(topic: str, lang: str) -> str:
     return str(t(f"guides.topic.{topic}", lang)) if topic in TOPICS else topic
 
 
+_menu_views: weakref.WeakKeyDictionary[GuideLibrary, dict[str, View]] = weakref.WeakKeyDictionary()
+
+
 def menu_view(lib: GuideLibrary, lang: str) -> View:
-    """Every topic with its guides' titles; one button per topic."""
+    """Every topic with its guides' titles; one button per topic (built once per library and
+    language: the no-match answer shows it on every unanswered message)."""
+    views = _menu_views.setdefault(lib, {})
+    if lang not in views:
+        views[lang] = _build_menu_view(lib, lang)
+    return views[lang]
+
+
+def _build_menu_view(lib: GuideLibrary, lang: str) -> View:
     groups = lib.by_topic(lang)
     topics = [(topic_label(topic, lang), guides) for topic, guides in groups.items()]
     text = render("guides_menu.html", lang, topics=topics)
