@@ -11,6 +11,7 @@ docstrings of the handlers); presses by another user never touch anyone else's r
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -194,7 +195,27 @@ def _mine(snapshot: dict[str, list[tuple]], live: LiveBot, user: int) -> dict[st
     return out
 
 
+async def _background_settled(live: LiveBot) -> None:
+    """Wait until the broadcast progress job has finished what an earlier (well-formed) press
+    started, e.g. stamping finished_at on a cancelled broadcast: otherwise it can change the
+    database between the two snapshots of an unrelated press."""
+    assert live.bot is not None and live.bot.storage is not None
+    db = live.bot.storage.db
+
+    def settled() -> bool:
+        return not db.execute(
+            "SELECT 1 FROM broadcasts WHERE state = 'sending' "
+            "OR (state IN ('cancelled', 'done') AND finished_at IS NULL) LIMIT 1"
+        ).fetchone()
+
+    deadline = asyncio.get_running_loop().time() + 5
+    while not settled():
+        assert asyncio.get_running_loop().time() < deadline, "a broadcast never settled"
+        await asyncio.sleep(0.05)
+
+
 async def _press_checked(live: LiveBot, user: int, message_id: int, data: str) -> tuple[Any, ...]:
+    await _background_settled(live)
     before = await live.snapshot(OWNER)
     answer, replies = await live.press(user, message_id, data)
     after = await live.snapshot(OWNER)
