@@ -1,6 +1,6 @@
 """Evaluate the question matcher on tests/data/questions.tsv: accuracy and latency.
 
-Run:  /work/venv/bin/python bench/ask.py [--content DIR] [--questions FILE] [--repeat N] [--misses]
+Run:  python bench/ask.py [--content DIR] [--questions FILE] [--repeat N] [--misses]
 
 Prints top-1 accuracy (the question's guide is the returned guide, or - counted separately -
 the first suggestion when the matcher was unsure), overall and per language, language-detection

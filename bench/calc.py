@@ -1,6 +1,6 @@
 """Benchmark: parse a typed salary and calculate its contribution, per call.
 
-    /work/venv/bin/python bench/calc.py [N]      (default N = 100000)
+    python bench/calc.py [N]      (default N = 100000)
 
 Generates N typed salaries in mixed formats and languages (fixed seed), then times
 ``parse_salary`` + ``calculate`` for each one and prints p50/p99 per call in milliseconds.

@@ -1,6 +1,6 @@
 """Benchmark: drain a large outbox through the local Bot API server while users chat with the bot.
 
-    /work/venv/bin/python bench/outbox.py [--messages 20000] [--server-rate 300] [--bot-rate 290]
+    python bench/outbox.py [--messages 20000] [--server-rate 300] [--bot-rate 290]
 
 The server (with its global flood limit) runs in this process; the bot runs as a real
 ``python -m bot run`` subprocess (long polling + outbox sender, as in production) pointed at it.

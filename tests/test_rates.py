@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from bot.domain.rates import DATA_DIR, Note, WorkerType, calculate, schedules, to_json
 
 D = Decimal
-SHARED = Path("/work/shared/rates")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "rates"  # ../shared beside the repo
 E = WorkerType.EMPLOYEE
 F = WorkerType.FOREIGN
 DL = WorkerType.DOMESTIC_LOCAL

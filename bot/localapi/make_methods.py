@@ -1,7 +1,7 @@
 """Generate the compact ``methods.json`` used by the local Bot API server.
 
-Run: ``/work/venv/bin/python -m bot.localapi.make_methods [SPEC] [OUT]``.
-SPEC defaults to /work/shared/botapi/api-botapi-10.0.json (Bot API 10.0, the version
+Run: ``python -m bot.localapi.make_methods [SPEC] [OUT]``.
+SPEC defaults to ../shared/botapi/api-botapi-10.0.json beside the repository (Bot API 10.0, the version
 python-telegram-bot 22.8 implements).
 
 Output: ``{"version": "...", "methods": {name: {"fields": [...], "required": [...],
@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-DEFAULT_SPEC = Path("/work/shared/botapi/api-botapi-10.0.json")
+DEFAULT_SPEC = Path(__file__).resolve().parents[3] / "shared" / "botapi" / "api-botapi-10.0.json"
 DEFAULT_OUT = Path(__file__).with_name("methods.json")
 
 
