@@ -38,6 +38,7 @@ from bot.domain.deadlines import (
     mask_from_days,
     moments_for_month,
     month_key,
+    reminder_suffix,
     to_utc_text,
 )
 from bot.i18n import format_date, format_money, format_month, t
@@ -101,7 +102,7 @@ class DueReminder:
 
     @property
     def suffix(self) -> str:
-        return self.kind if self.days is None else f"{self.kind}:{self.days}"
+        return reminder_suffix(self.kind, self.days)
 
     @property
     def key(self) -> str:

@@ -147,8 +147,12 @@ class Moment:
 
     @property
     def suffix(self) -> str:
-        """``<kind>[:<days>]``, the last part of the reminder's dedupe key."""
-        return self.kind if self.days is None else f"{self.kind}:{self.days}"
+        return reminder_suffix(self.kind, self.days)
+
+
+def reminder_suffix(kind: str, days: int | None) -> str:
+    """``<kind>[:<days>]``, the last part of a reminder's dedupe key."""
+    return kind if days is None else f"{kind}:{days}"
 
 
 def _at(day: date, hour: int) -> datetime:
