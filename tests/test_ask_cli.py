@@ -113,8 +113,6 @@ def test_check_content_reports_problems(capsys: pytest.CaptureFixture[str], tmp_
 
 @pytest.mark.slow
 def test_python_m_bot_ask_subprocess() -> None:
-    if not (ROOT / "bot" / "__main__.py").exists():
-        pytest.skip("bot/__main__.py not there yet")
     proc = subprocess.run(
         [sys.executable, "-m", "bot", "ask", "-", "--json"],
         input="how to bayar socso for maid\nhello\n",

@@ -205,10 +205,10 @@ async def test_sigkill_20_times_during_a_5000_broadcast(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 async def test_sigkill_during_a_reminder_run_and_sigterm_mid_broadcast(tmp_path: Path) -> None:
-    """Reminders: 8 kills while the running bot delivers what ``reminders send-due`` queued.
+    """Reminders: 20 kills while the running bot delivers what ``reminders send-due`` queued.
     Then a deploy: SIGTERM mid-broadcast exits 0 with nothing ``sending``; the restart finishes
     it with exactly one copy each."""
-    subscribers, kills = 2000, 8
+    subscribers, kills = 2000, 20
     db = tmp_path / "bot.sqlite3"
     chats = range(20_001, 20_001 + subscribers)
     rng = random.Random(4242)

@@ -75,9 +75,9 @@ def test_data_file_copies_shared_figures(name: str) -> None:
     assert D(meta["ceiling"]) == CEILING[meta["effective_from"]]
     assert meta["source"]
     shared = SHARED / f"{name}.csv"
-    if shared.exists():  # the figures carry over exactly
-        with shared.open(newline="", encoding="utf-8") as fh:
-            assert list(csv.DictReader(fh)) == rows
+    assert shared.exists(), f"{shared}: the project expects ../shared beside the repository"
+    with shared.open(newline="", encoding="utf-8") as fh:  # the figures carry over exactly
+        assert list(csv.DictReader(fh)) == rows
 
 
 def test_header_metadata_and_periods_do_not_overlap() -> None:
