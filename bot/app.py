@@ -40,12 +40,12 @@ LOCAL_TOKEN = "1000000001:local-mode-token"
 # 5xx/timeout, so one slow request must fail fast enough for a retry to still be quick.
 API_CONNECT_TIMEOUT = 5.0
 API_READ_TIMEOUT = 7.0
+API_WRITE_TIMEOUT = 7.0
+API_MEDIA_WRITE_TIMEOUT = 20.0
 # Interactive updates running at once; the HTTP pool has room for them plus the outbox's
 # workers, so no request waits for a connection.
 HTTP_POOL_SIZE = 16
 OUTBOX_WORKERS = 8
-API_WRITE_TIMEOUT = 7.0
-API_MEDIA_WRITE_TIMEOUT = 20.0
 
 # Feature modules, each with register(app) and optionally COMMANDS = [(command, key)].
 # Order matters: PTB gives an update to the first matching handler of a group.
