@@ -116,13 +116,9 @@ class Config:
                 "WEBHOOK_SECRET may contain only letters, digits, '_' and '-' (1-256 characters)"
             )
 
-        rate_text = get("OUTBOX_RATE") or "25"
-        try:
-            outbox_rate = float(rate_text)
-        except ValueError:
-            outbox_rate = -1.0
-        if not 0 < outbox_rate <= 1000:
-            raise ConfigError(f"OUTBOX_RATE must be messages per second (0-1000], not {rate_text!r}")
+        outbox_rate = _rate(
+            "OUTBOX_RATE", get("OUTBOX_RATE") or "25", 1000, "messages per second (0-1000]"
+        )
 
         log_format = (get("LOG_FORMAT") or "text").lower()
         if log_format not in ("text", "json"):
@@ -133,15 +129,12 @@ class Config:
             raise ConfigError(
                 f"BOT_THROTTLE_BURST must be a whole number of updates from 1 to 100000, not {burst_text!r}"
             )
-        throttle_rate_text = get("BOT_THROTTLE_RATE") or "3"
-        try:
-            throttle_rate = float(throttle_rate_text)
-        except ValueError:
-            throttle_rate = -1.0
-        if not 0 < throttle_rate <= 100000:
-            raise ConfigError(
-                f"BOT_THROTTLE_RATE must be updates per second per user (0-100000], not {throttle_rate_text!r}"
-            )
+        throttle_rate = _rate(
+            "BOT_THROTTLE_RATE",
+            get("BOT_THROTTLE_RATE") or "3",
+            100000,
+            "updates per second per user (0-100000]",
+        )
 
         content_dir = Path(get("BOT_CONTENT_DIR") or CONTENT_DIR)
         if not content_dir.is_dir():
@@ -163,6 +156,17 @@ class Config:
             throttle_burst=int(burst_text),
             throttle_rate=throttle_rate,
         )
+
+
+def _rate(name: str, text: str, maximum: float, unit: str) -> float:
+    """A number in (0, maximum]; else ConfigError naming the variable."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= maximum:
+        raise ConfigError(f"{name} must be {unit}, not {text!r}")
+    return value
 
 
 def _check_url(name: str, value: str) -> None:
