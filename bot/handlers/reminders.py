@@ -16,7 +16,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -337,17 +337,29 @@ async def _salary_typed(update: Update, context: ContextTypes.DEFAULT_TYPE, stat
     await reply(update, context, answer, _cancel_keyboard())
 
 
-async def _paid(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -> None:
+async def _unpaid_month(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str
+) -> tuple[CallbackQuery, int, ReminderStore] | None:
+    """The press, chat id and store for a reminder button of month ``ym``; None (and the
+    "already paid" answer) when that month is marked paid: a later press changes nothing."""
     query = update.callback_query
     chat = update.effective_chat
     assert query is not None and chat is not None
-    year, month = parse_month_key(ym)
     store = _store(context)
     state = store.month_state(chat.id, ym)
-    if state is not None and state["paid_at"] is not None:  # pressed again: keep the first answer
+    if state is not None and state["paid_at"] is not None:
         await query.answer(t("remind.already_paid"))
+        return None
+    return query, chat.id, store
+
+
+async def _paid(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -> None:
+    year, month = parse_month_key(ym)
+    found = await _unpaid_month(update, context, ym)
+    if found is None:  # pressed again: keep the first answer
         return
-    store.mark_paid(chat.id, ym)
+    query, chat_id, store = found
+    store.mark_paid(chat_id, ym)
     month_text = format_month(year, month)
     await query.answer(t("remind.paid_toast"))
     try:
@@ -359,18 +371,14 @@ async def _paid(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -> 
 
 
 async def _snooze(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -> None:
-    query = update.callback_query
-    chat = update.effective_chat
-    assert query is not None and chat is not None
     year, month = parse_month_key(ym)
-    store = _store(context)
-    state = store.month_state(chat.id, ym)
-    if state is not None and state["paid_at"] is not None:
-        await query.answer(t("remind.already_paid"))
+    found = await _unpaid_month(update, context, ym)
+    if found is None:
         return
-    row = store.ensure(chat.id)
+    query, chat_id, store = found
+    row = store.ensure(chat_id)
     until = tomorrow_at(datetime.now(UTC), row["hour"])
-    store.snooze(chat.id, ym, until)
+    store.snooze(chat_id, ym, until)
     await query.answer(t("remind.snoozed_toast"))
     await reply(update, context, t("remind.snoozed", date=format_date(until.date()), time=_hour_text(until.hour),
                                    month=format_month(year, month)))
