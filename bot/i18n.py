@@ -1,7 +1,8 @@
 """Languages: gettext catalogs read with Babel, the user's locale in a ContextVar, Babel
 formatting for money and dates, and the Jinja2 environment that renders messages.
 
-Catalogs are ``content/<lang>/messages.po``: the msgid is a dotted key (``start.greeting``),
+Catalogs are ``content/<lang>/*.po`` (``messages.po`` for the core chat, one more file per
+feature, e.g. ``stafflist.po``): the msgid is a dotted key (``start.greeting``),
 the msgstr the text in that language, with ``{name}`` placeholders. They are read at start-up,
 no compile step. Every text this module returns is safe Telegram HTML: catalog text may carry
 Telegram's HTML tags, while every parameter is escaped.
@@ -47,15 +48,33 @@ def load_catalog(path: Path) -> dict[str, str]:
     }
 
 
+def catalog_files(content_dir: Path, lang: str) -> list[Path]:
+    """A language's catalog files: ``messages.po`` first, then the feature files by name."""
+    folder = content_dir / lang
+    return sorted(folder.glob("*.po"), key=lambda p: (p.name != "messages.po", p.name))
+
+
+def load_language(content_dir: Path, lang: str) -> dict[str, str]:
+    """Every catalog file of one language merged; a key defined in two files is an error."""
+    merged: dict[str, str] = {}
+    origin: dict[str, str] = {}
+    for path in catalog_files(content_dir, lang):
+        for key, text in load_catalog(path).items():
+            if key in merged:
+                raise ValueError(f"{path}: key {key!r} is already defined in {origin[key]}")
+            merged[key] = text
+            origin[key] = path.name
+    return merged
+
+
 class Catalogs:
     """The three languages' UI strings, loaded once."""
 
     def __init__(self, content_dir: Path = CONTENT_DIR) -> None:
         self.content_dir = content_dir
-        self.messages: dict[str, dict[str, str]] = {}
-        for lang in LANGS:
-            po = content_dir / lang / "messages.po"
-            self.messages[lang] = load_catalog(po) if po.exists() else {}
+        self.messages: dict[str, dict[str, str]] = {
+            lang: load_language(content_dir, lang) for lang in LANGS
+        }
 
     def text(self, key: str, lang: str) -> str:
         """The raw catalog text for key, falling back to English, then to the key itself."""

@@ -13,21 +13,15 @@ from bot.i18n import (
     format_date,
     format_money,
     format_month,
-    load_catalog,
+    catalog_files,
+    load_language,
     placeholders,
     t,
     use_lang,
 )
 
-CATALOGS = {lang: load_catalog(CONTENT_DIR / lang / "messages.po") for lang in LANGS}
+CATALOGS = {lang: load_language(CONTENT_DIR, lang) for lang in LANGS}
 ALL_KEYS = sorted(set().union(*CATALOGS.values()))
-
-
-def _raw_entries(lang: str) -> dict[str, str]:
-    from babel.messages.pofile import read_po
-
-    with (CONTENT_DIR / lang / "messages.po").open("rb") as fh:
-        return {str(m.id): str(m.string) for m in read_po(fh) if m.id}
 
 
 def test_catalogs_are_not_empty() -> None:
@@ -52,10 +46,27 @@ def test_placeholders_match_english(lang: str) -> None:
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_no_duplicate_keys(lang: str) -> None:
-    text = (CONTENT_DIR / lang / "messages.po").read_text(encoding="utf-8")
-    ids = [line for line in text.splitlines() if line.startswith("msgid ") and line != 'msgid ""']
+    ids = [
+        line
+        for path in catalog_files(CONTENT_DIR, lang)
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.startswith("msgid ") and line != 'msgid ""'
+    ]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     assert dupes == []
+
+
+def test_every_language_has_the_same_catalog_files() -> None:
+    names = {lang: [p.name for p in catalog_files(CONTENT_DIR, lang)] for lang in LANGS}
+    assert names["ms"] == names["en"] and names["zh"] == names["en"]
+
+
+def test_a_key_in_two_files_is_refused(tmp_path) -> None:
+    for name in ("messages.po", "extra.po"):
+        (tmp_path / "en").mkdir(exist_ok=True)
+        (tmp_path / "en" / name).write_text('msgid "a.b"\nmsgstr "x"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="already defined in messages.po"):
+        load_language(tmp_path, "en")
 
 
 def test_parameters_are_escaped_but_markup_kept() -> None:
