@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 log = logging.getLogger(__name__)
 
 LANGS: tuple[str, ...] = ("en", "ms", "zh")
-TOPICS: tuple[str, ...] = ("employers", "households", "general")
+TOPICS: tuple[str, ...] = ("employers", "households", "workers", "general")
 FALLBACK_LANG = "en"
 MAX_STEP_CHARS = 1000
 REQUIRED_FIELDS: tuple[str, ...] = (
