@@ -30,7 +30,7 @@ ptb_bot = localapi_fixtures.ptb_bot
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
 USER = 5550001
-SPEC = str(Path(__file__).resolve().parents[2] / "shared" / "botapi" / "api-botapi-10.0.json")
+SPEC = str(Path(__file__).resolve().parent / "data" / "botapi" / "api-botapi-10.0.json")
 
 
 def _kb(*rows: list[InlineKeyboardButton]) -> InlineKeyboardMarkup:

@@ -4,7 +4,7 @@ Pure Python, no telegram imports. The schedules live in ``bot/data/rates/*.csv``
 schedule version, header block of ``# key: value`` lines, see that folder's README). They are
 parsed once, on first use; a lookup is a bisect on the band upper bounds.
 
-Rule references in comments (F2, F5, L4, ...) point to ../shared/FACTS.md (beside the repository).
+Rule references in comments (F2, F5, L4, ...) point to ``content/FACTS.md``.
 """
 
 from __future__ import annotations
