@@ -314,3 +314,81 @@ def test_real_content_has_every_guide_in_every_language() -> None:
             assert g is not None and g.lang == lang, (gid, lang)
             assert g.steps, (gid, lang)
             assert all(len(s.html) <= MAX_STEP_CHARS for s in g.steps)
+
+
+# ----------------------------------------------------------------- menu order
+
+
+def _set_order(content: Path, gid: str, order: str) -> None:
+    for lang in LANGS:
+        edit(
+            content / lang / "guides" / f"{gid}.md",
+            'topic = "employers"\n',
+            f'topic = "employers"\norder = {order}\n',
+        )
+
+
+def test_order_field_sorts_the_topic_before_titles(content: Path) -> None:
+    # Titles alone: "Pay monthly EIS" < "Pay monthly SOCSO by text file".
+    assert [g.id for g in load_guides(content).by_topic("en")["employers"]] == [
+        "pay-eis",
+        "pay-socso",
+    ]
+    _set_order(content, "pay-socso", "5")  # a guide with an order comes before one without
+    lib = load_guides(content)
+    assert lib.get("pay-socso", "ms").order == 5 and lib.get("pay-eis", "ms").order is None
+    for lang in LANGS:
+        assert [g.id for g in lib.by_topic(lang)["employers"]] == ["pay-socso", "pay-eis"]
+    _set_order(content, "pay-eis", "3")
+    assert [g.id for g in load_guides(content).by_topic("zh")["employers"]] == [
+        "pay-eis",
+        "pay-socso",
+    ]
+    assert check_content(content) == []
+
+
+@pytest.mark.parametrize("bad", ['"1"', "0", "true", "1.5"])
+def test_order_must_be_a_positive_whole_number(content: Path, bad: str) -> None:
+    _set_order(content, "pay-eis", bad)
+    hits = only(check_content(content), "en/guides/pay-eis.md")
+    assert any("order must be a whole number" in p for p in hits), hits
+    lib = load_guides(content)  # the loader ignores it: sorted last, by title
+    assert lib.get("pay-eis", "en").order is None
+
+
+def test_order_differs_between_languages_or_collides(content: Path) -> None:
+    _set_order(content, "pay-eis", "3")
+    edit(content / "ms" / "guides" / "pay-eis.md", "order = 3", "order = 4")
+    hits = only(check_content(content), "ms/guides/pay-eis.md")
+    assert any("order differs from the en guide" in p for p in hits), hits
+    edit(content / "ms" / "guides" / "pay-eis.md", "order = 4", "order = 3")
+    _set_order(content, "pay-socso", "3")
+    problems = check_content(content)
+    assert any("order 3 is also used by 'pay-eis' in employers" in p for p in problems), problems
+
+
+# The journey through the menu (issue 14); ids not written yet are skipped.
+JOURNEY = {
+    "employers": [
+        "register-employer", "assist-register", "new-employee", "who-is-covered", "pay-socso",
+        "pay-eis", "payment-methods", "payment-deadlines", "late-payment",
+        "correct-contribution", "wages-definition", "foreign-workers", "eis-not-eligible",
+        "employee-leaves", "close-business",
+    ],
+    "households": ["domestic-coverage", "domestic-register", "domestic-pay"],
+    "workers": ["socso-benefits", "accident-claims", "eis-benefits", "lindung-24jam",
+                "self-employed"],
+    "general": ["contribution-rates", "contact-perkeso"],
+}  # fmt: skip
+
+
+def test_real_menu_follows_the_users_journey() -> None:
+    lib = load_guides(REAL_CONTENT)
+    for lang in LANGS:
+        groups = lib.by_topic(lang)
+        assert list(groups) == [t for t in JOURNEY if t in groups], lang
+        assert list(groups)[0] == "employers"
+        for topic, ids in JOURNEY.items():
+            got = [g.id for g in groups.get(topic, [])]
+            assert got == [gid for gid in ids if gid in lib.ids()], (lang, topic, got)
+    assert all(lib.get(gid, "en").order is not None for gid in lib.ids())
