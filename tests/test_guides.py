@@ -392,3 +392,77 @@ def test_real_menu_follows_the_users_journey() -> None:
             got = [g.id for g in groups.get(topic, [])]
             assert got == [gid for gid in ids if gid in lib.ids()], (lang, topic, got)
     assert all(lib.get(gid, "en").order is not None for gid in lib.ids())
+
+
+# ----------------------------------------------------------------- glossary (one voice)
+
+GLOSSARY = """# Glossary
+
+| concept | en | ms | zh | avoid |
+| --- | --- | --- | --- | --- |
+| address the reader | you | anda | 您 | zh: 你 |
+| opting out | opt out | menarik diri | 选择退出 | ms: pilih keluar; tarik diri |
+| amount | RM5 | RM5 | RM5 | zh: 令吉; ms: ringgit |
+| helpline | 1-300-22-8000 | 1-300-22-8000 | 1-300-22-8000 | |
+"""
+
+
+def test_parse_glossary_reads_the_avoid_column() -> None:
+    from bot.domain.glossary import parse_avoid_cell, parse_glossary
+
+    avoids = parse_glossary(GLOSSARY)
+    assert [(a.lang, a.variant) for a in avoids] == [
+        ("zh", "你"),
+        ("ms", "pilih keluar"),
+        ("ms", "tarik diri"),
+        ("zh", "令吉"),
+        ("ms", "ringgit"),
+    ]
+    assert avoids[1].preferred == "menarik diri" and avoids[1].concept == "opting out"
+    assert parse_avoid_cell("") == {}
+
+
+def test_find_avoided_whole_words_substrings_urls_and_code() -> None:
+    from bot.domain.glossary import find_avoided, parse_glossary
+
+    avoids = parse_glossary(GLOSSARY)
+    ms = [a for a in avoids if a.lang == "ms"]
+    zh = [a for a in avoids if a.lang == "zh"]
+    assert [a.variant for a in find_avoided("Pekerja boleh Pilih  Keluar.", ms)] == ["pilih keluar"]
+    assert find_avoided("Pekerja boleh menarik diri.", ms) == []  # not "tarik diri" inside it
+    assert find_avoided("Lihat https://x.my/pilih-keluar/tarik diri dan `tarik diri`.", ms) == []
+    assert [a.variant for a in find_avoided("请你缴付五十令吉", zh)] == ["你", "令吉"]
+    assert find_avoided("请您缴付 RM50", zh) == []
+
+
+def test_glossary_flags_a_bad_variant_in_a_guide_and_a_catalog(content: Path) -> None:
+    (content / "GLOSSARY.md").write_text(GLOSSARY, encoding="utf-8")
+    assert check_content(content) == []  # the fixture itself is clean
+    edit(content / "zh" / "guides" / "pay-eis.md", "上传就业保险", "你上传就业保险")
+    (content / "ms" / "calc.po").write_text(
+        'msgid "calc.optout"\nmsgstr "Pekerja tempatan boleh pilih keluar."\n\n'
+        'msgid "calc.url"\nmsgstr "<a href=\\"https://x.my/tarik diri\\">PERKESO</a>"\n',
+        encoding="utf-8",
+    )
+    problems = check_content(content)
+    zh = only(problems, "zh/guides/pay-eis.md")
+    assert len(zh) == 1 and "avoid '你'" in zh[0] and "'您'" in zh[0], problems
+    ms = only(problems, "ms/calc.po")
+    assert len(ms) == 1 and "calc.optout" in ms[0] and "'pilih keluar'" in ms[0], problems
+    # A variant of another language is not flagged: 你 in a Malay guide is fine.
+    assert not only(problems, "ms/guides")
+
+
+def test_keywords_may_keep_what_people_type(content: Path) -> None:
+    (content / "GLOSSARY.md").write_text(GLOSSARY, encoding="utf-8")
+    edit(content / "zh" / "guides" / "pay-eis.md", "keywords = [", 'keywords = ["你好", ')
+    assert check_content(content) == []
+
+
+def test_real_content_speaks_with_one_voice() -> None:
+    from bot.domain.glossary import check_glossary, load_glossary
+
+    avoids = load_glossary(REAL_CONTENT)
+    assert avoids and {a.lang for a in avoids} >= {"ms", "zh"}
+    assert {"你", "残疾", "令吉", "外劳", "代理公司"} <= {a.variant for a in avoids}
+    assert check_glossary(REAL_CONTENT, avoids) == []

@@ -19,6 +19,8 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.domain.glossary import check_glossary, load_glossary
+
 log = logging.getLogger(__name__)
 
 LANGS: tuple[str, ...] = ("en", "ms", "zh")
@@ -481,4 +483,9 @@ def check_content(content_dir: Path) -> list[str]:
                     mine, theirs = sorted(mine), sorted(theirs)
                 if mine != theirs:
                     problems.append(f"{name}: {key} differs from the {ref_lang} guide")
+
+    # One voice per language: the glossary's avoid-variants in guides and catalogs.
+    avoids = load_glossary(content_dir)
+    if avoids is not None:
+        problems.extend(check_glossary(content_dir, avoids))
     return problems
