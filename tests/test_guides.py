@@ -466,3 +466,19 @@ def test_real_content_speaks_with_one_voice() -> None:
     assert avoids and {a.lang for a in avoids} >= {"ms", "zh"}
     assert {"你", "残疾", "令吉", "外劳", "代理公司"} <= {a.variant for a in avoids}
     assert check_glossary(REAL_CONTENT, avoids) == []
+
+
+def test_link_may_point_to_the_same_sites_page_in_another_language(content: Path) -> None:
+    en = "https://www.perkeso.gov.my/en/our-services/employer-employee/contributions.html"
+    my = "https://www.perkeso.gov.my/my/perlindungan-keselamatan-sosial/kelayakan-majikan-dan-pekerja/caruman.html"  # noqa: E501
+    for lang, url in (("en", en), ("ms", my), ("zh", my)):
+        edit(
+            content / lang / "guides" / "pay-socso.md",
+            'url = "https://assist.perkeso.gov.my/employer/login"',
+            f'url = "{url}"',
+        )
+    assert check_content(content) == []
+    # Another site's page in one language is still a mismatch.
+    edit(content / "zh" / "guides" / "pay-socso.md", my, "https://example.com/my/caruman.html")
+    hits = only(check_content(content), "zh/guides/pay-socso.md")
+    assert any("link urls differ" in p for p in hits), hits

@@ -345,6 +345,23 @@ def url_problem(url: object) -> str | None:
     return None
 
 
+_LANG_SEGMENTS = frozenset({"en", "my", "ms", "bm", "zh", "cn"})
+
+
+def _site(url: str) -> str:
+    """``url`` with a leading language folder (``/en/``, ``/my/``) replaced by ``*``: the same
+    site's page in another language (PERKESO's Malay pages for ms and zh) compares equal only in
+    that the host matches and both are language folders; any other difference is kept."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    first, _, _rest = parts.path.lstrip("/").partition("/")
+    if first.lower() in _LANG_SEGMENTS:
+        return f"{parts.scheme}://{parts.hostname}/*"
+    return url
+
+
 def _missing(meta: dict, key: str) -> bool:
     value = meta.get(key)
     if value is None:
@@ -473,7 +490,9 @@ def check_content(content_dir: Path) -> list[str]:
                 problems.append(
                     f"{name}: {len(g.steps)} steps, but {ref_lang} has {len(ref.steps)}"
                 )
-            if [link.url for link in g.links] != [link.url for link in ref.links]:
+            if [_site(link.url) for link in g.links] != [_site(link.url) for link in ref.links]:
+                # A link may point to the same site's page in the reader's language (PERKESO's
+                # /my/ pages for ms and zh instead of /en/), never to another page or site.
                 problems.append(f"{name}: link urls differ from the {ref_lang} guide")
             if [link.step for link in g.links] != [link.step for link in ref.links]:
                 problems.append(f"{name}: link steps differ from the {ref_lang} guide")
