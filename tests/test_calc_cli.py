@@ -239,6 +239,14 @@ def test_zero_wage_note_true_for_month_and_worker() -> None:  # F24, L6, L7, F6
     assert "foreign-not-covered-before" in codes and "zero-wage" not in codes
 
 
+def test_later_lindung_phases_are_called_provisional() -> None:  # L3
+    codes, text = _notes(["3000", "--month", "2028-07", "--age", "30"])
+    assert "lindung-phase-pending" in codes
+    assert "provisional" in text and "June 2028" in text
+    _, text = _notes(["3000", "--month", "2031-06", "--age", "30"], "ms")
+    assert "sementara" in text
+
+
 def test_domestic_not_covered_note_names_the_right_schemes() -> None:  # F6
     _, local = _notes(["1700", "--month", "2021-05", "--worker", "domestic-local"])
     assert "SOCSO and EIS only from June 2021" in local
