@@ -295,9 +295,7 @@ def calculate(
     if domestic and ym < _ym(DOMESTIC_FROM):  # F6: domestic workers covered from 1 Jun 2021
         covered = False
         kind = "foreign" if worker is WorkerType.DOMESTIC_FOREIGN else "local"  # F6: no EIS
-        notes.append(
-            Note("domestic-not-covered-before", {"from": DOMESTIC_FROM, "reason": kind})
-        )
+        notes.append(Note("domestic-not-covered-before", {"from": DOMESTIC_FROM, "reason": kind}))
     elif worker is WorkerType.FOREIGN and ym < _ym(FOREIGN_FROM):  # F5: foreign from 1 Jan 2019
         covered = False
         notes.append(Note("foreign-not-covered-before", {"from": FOREIGN_FROM}))
