@@ -20,19 +20,9 @@ from bot.domain.guides import (
 
 FIXTURE = Path(__file__).parent / "data" / "guides_fixture"
 REAL_CONTENT = Path(__file__).resolve().parents[1] / "content"
-GUIDE_IDS = {
-    "assist-register",
-    "pay-socso",
-    "pay-eis",
-    "domestic-coverage",
-    "domestic-register",
-    "domestic-pay",
-    "payment-deadlines",
-    "eis-not-eligible",
-    "contact-perkeso",
-    "lindung-24jam",
-    "contribution-rates",
-}
+# Every guide id with a file in any language (counted from the files, not a fixed list):
+# each must then exist in every language.
+GUIDE_IDS = {p.stem for lang in LANGS for p in (REAL_CONTENT / lang / "guides").glob("*.md")}
 
 
 @pytest.fixture
