@@ -24,7 +24,7 @@ from bot.config import Config
 from bot.dbhealth import alarm_for
 from bot.handlers import agency, broadcast, calc, guides, privacy, reminders, start, text
 from bot.handlers.common import Services
-from bot.i18n import LANGS, current_lang, t
+from bot.i18n import LANGS, catalogs, current_lang, set_content_dir, t
 from bot.metrics import metrics_for
 from bot.outbox import OutboxRateLimiter
 from bot.outbox import install as install_outbox
@@ -237,6 +237,8 @@ def build_application(
     """
     token = token or config.token or LOCAL_TOKEN
     storage = storage or Storage(config.db_path)
+    if config.content_dir.resolve() != catalogs().content_dir.resolve():
+        set_content_dir(config.content_dir)  # BOT_CONTENT_DIR moves the UI strings too
     base_url = config.api_base_url
     file_url = base_url[: -len("bot")] + "file/bot" if base_url.endswith("/bot") else base_url
 

@@ -20,10 +20,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.domain.glossary import check_glossary, load_glossary
+from bot.domain.langs import LANGS
 
 log = logging.getLogger(__name__)
 
-LANGS: tuple[str, ...] = ("en", "ms", "zh")
 TOPICS: tuple[str, ...] = ("employers", "households", "workers", "general")
 FALLBACK_LANG = "en"
 MAX_STEP_CHARS = 1000

@@ -51,10 +51,6 @@ def _ym(text: str) -> int:
     return int(year) * 12 + int(month) - 1
 
 
-def _ym_text(ym: int) -> str:
-    return f"{ym // 12:04d}-{ym % 12 + 1:02d}"
-
-
 class WorkerType(StrEnum):
     """Who the wage is paid to."""
 

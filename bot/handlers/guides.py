@@ -62,10 +62,6 @@ def matcher(context: ContextTypes.DEFAULT_TYPE) -> Matcher:
     return services(context).extras["matcher"]
 
 
-def _get_guide(context: ContextTypes.DEFAULT_TYPE, guide_id: str, lang: str) -> Guide | None:
-    return library(context).get(guide_id, lang)
-
-
 def _data(data: str) -> str:
     """Callback data, asserting Telegram's 64-byte limit (a guide id that is too long is a bug)."""
     if len(data.encode()) > MAX_CALLBACK:

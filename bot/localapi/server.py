@@ -791,10 +791,6 @@ class LocalBotAPI:
         """The user blocks the bot: sends answer 403."""
         self._blocked.add(chat_id)
 
-    def unblock(self, chat_id: int) -> None:
-        """Undo ``block``."""
-        self._blocked.discard(chat_id)
-
     def deactivate(self, chat_id: int) -> None:
         """The user deletes their account: sends answer 403 "user is deactivated"."""
         self._deactivated.add(chat_id)
