@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from bot.config import Config, ConfigError
+from bot.logs import install_last_resort, log_line
 
 # Subcommand modules under bot/commands/, each with register(subparsers) and run(args) -> int.
 SUBCOMMANDS = ["run", "localapi"]
@@ -53,14 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # before logging is set up: one line in LOG_FORMAT, redacted
+        log_line(f"configuration error: {exc}", to_stderr=True)
         return 2
     except KeyboardInterrupt:
         return 130
 
 
 if __name__ == "__main__":
+    install_last_resort()  # no raw traceback (which may carry the token) ever reaches stderr
     sys.exit(main())
 
 
