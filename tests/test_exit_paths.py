@@ -24,6 +24,7 @@ import pytest
 from bot.commands.run import EXIT_ERROR, EXIT_OK, EXIT_TOKEN_REJECTED, EXIT_UNREACHABLE
 from bot.config import PROJECT_DIR
 from bot.localapi.server import FaultPlan, LocalBotAPI
+from bot.logs import loop_exception_handler
 
 # Shaped like a real token, so both the explicit and the pattern redaction would have to fail.
 TOKEN = "987654321:AAHk3vQ-xY_example-token-value-for-tests00"
@@ -232,3 +233,29 @@ async def test_uncaught_exception_hook_redacts(processes: list[BotProcess], tmp_
     messages = _check_output(bot, "json")
     assert messages[0].startswith("thread ") and "[REDACTED]" in messages[0]
     assert messages[-1] == "stopped by an unexpected error: RuntimeError: token [REDACTED] secret [REDACTED]"
+
+
+def test_event_loop_exception_handler_redacts(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A callback failing in the loop (nobody awaits it) is one redacted record."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
+
+    def boom() -> None:
+        raise RuntimeError(f"token {TOKEN} secret {SECRET}")
+
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(loop_exception_handler)
+    try:
+        loop.call_soon(boom)
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+    finally:
+        loop.close()
+    [record] = [r for r in caplog.records if r.name == "bot"]
+    assert record.levelname == "ERROR" and record.getMessage().startswith("event loop: ")
+    assert "RuntimeError: token [REDACTED] secret [REDACTED]" in record.getMessage()
+    assert record.exc_text and "Traceback" in record.exc_text
+    for secret in (TOKEN, TOKEN.split(":", 1)[1], SECRET):
+        assert secret not in record.getMessage() + record.exc_text

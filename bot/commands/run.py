@@ -10,6 +10,7 @@ Every way the run ends is one log line (redacted, JSON with LOG_FORMAT=json) and
 3     Telegram rejected the token: getMe answered 401 (revoked or mistyped TELEGRAM_BOT_TOKEN)
       or 404 (TELEGRAM_API_BASE_URL without its ``/bot`` path)
 4     the Bot API could not be reached at start (network down, DNS, timeout, 5xx)
+130   Ctrl-C or SIGTERM while still starting (bot/__main__.py)
 ====  ==========================================================================================
 """
 
