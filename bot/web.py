@@ -159,7 +159,9 @@ class WebhookServer:
         metrics = metrics_for(self.app)
         if self.secret is not None:
             given = request.headers.get(SECRET_HEADER)
-            if given is None or not hmac.compare_digest(given.encode(), self.secret.encode()):
+            # surrogateescape: a header of non-UTF-8 bytes is a wrong secret, not a 500
+            presented = None if given is None else given.encode("utf-8", "surrogateescape")
+            if presented is None or not hmac.compare_digest(presented, self.secret.encode()):
                 metrics.inc("webhook_rejected")
                 log.warning(
                     "webhook: refused a request with a %s secret token from %s",

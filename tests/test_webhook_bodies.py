@@ -6,6 +6,7 @@ posted to over HTTP like Telegram would.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -112,6 +113,28 @@ async def test_secret_is_checked_before_the_body_is_read(webhook_bot: WebhookBot
     wrong = {**HEADERS, "X-Telegram-Bot-Api-Secret-Token": "wrong"}
     assert await _post(webhook_bot, NESTED_ARRAYS, wrong) == 403
     assert await _post(webhook_bot, b"x" * (MAX_UPDATE_BYTES + 1), wrong) == 403
+
+
+async def test_secret_header_of_raw_bytes_is_refused_not_a_500(
+    webhook_bot: WebhookBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A secret header that is not UTF-8 (aiohttp keeps the bytes as surrogates): 403."""
+    caplog.set_level(logging.WARNING)
+    port = int(webhook_bot.base.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            b"POST /telegram/hook HTTP/1.1\r\nHost: bot\r\nConnection: close\r\n"
+            b"X-Telegram-Bot-Api-Secret-Token: " + SECRET.encode()[:4] + b"\xff\xfe\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+    assert status_line.split()[1] == b"403"
+    [record] = _warnings(caplog)
+    assert record.name == "bot.web" and "wrong secret" in record.getMessage()
 
 
 @settings(max_examples=300, deadline=None)
