@@ -198,7 +198,9 @@ class FaultPlan:
     ``kinds``: "500", "502", "timeout" (hold ``timeout_delay`` s then 504), "429"
     (retry_after=``retry_after``), "403" (blocked), "chat_not_found", and
     "deliver_then_timeout" (the send is performed, then the answer is held like "timeout":
-    a lost response). ``methods=None`` means every method except ``exclude``.
+    a lost response), "401" (Unauthorized: a revoked token) and "404" (Not Found: what
+    Telegram answers when the base URL lacks its ``/bot`` path). ``methods=None`` means
+    every method except ``exclude``.
     """
 
     rate: float = 0.1
@@ -1347,6 +1349,10 @@ class LocalBotAPI:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
         if kind == "chat_not_found":
             raise _bad("chat not found")
+        if kind == "401":
+            raise ApiError(401, "Unauthorized")
+        if kind == "404":
+            raise ApiError(404, "Not Found")
         if kind == "timeout":
             assert self._stopping is not None
             with contextlib.suppress(TimeoutError):
