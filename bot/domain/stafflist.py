@@ -371,8 +371,8 @@ def _read_table(rows: Iterable[tuple[int, Sequence[Any]]]) -> Sheet:
             sheet.errors.append(got)
     if not seen_first:
         raise SheetError("empty")
-    if not sheet.rows and cols is None and not sheet.errors:
-        raise SheetError("no-rows")
+    if not sheet.rows and cols is None:
+        raise SheetError("no-rows")  # no header and no readable person: not a staff list
     return sheet
 
 
