@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from babel import Locale
+from markupsafe import Markup
 from telegram import InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
@@ -61,10 +62,10 @@ XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # --- texts ------------------------------------------------------------------------------------
 
 
-def plural(key: str, count: int, lang: str | None = None) -> str:
+def plural(key: str, count: int, lang: str | None = None) -> Markup:
     """``<key>.one`` / ``<key>.other`` (CLDR plural rules of the language) with ``{count}``."""
     form = Locale.parse(BABEL_LOCALES[resolve_lang(lang)]).plural_form(count)
-    return str(t(f"{key}.{form}" if form == "one" else f"{key}.other", lang, count=f"{count:,}"))
+    return (t(f"{key}.{form}" if form == "one" else f"{key}.other", lang, count=f"{count:,}"))
 
 
 def _limits() -> dict[str, Any]:
@@ -76,8 +77,8 @@ def file_error_text(code: str, lang: str | None = None) -> str:
     return str(t(f"stafflist.file.{code}", lang, **_limits()))
 
 
-def row_error_text(e: RowError, lang: str | None = None) -> str:
-    return str(t(f"stafflist.err.{e.code}", lang, value=e.value, limit=format_money(ABSURD_ABOVE, lang)))
+def row_error_text(e: RowError, lang: str | None = None) -> Markup:
+    return (t(f"stafflist.err.{e.code}", lang, value=e.value, limit=format_money(ABSURD_ABOVE, lang)))
 
 
 def _plain(markup: str) -> str:
@@ -110,8 +111,8 @@ def _schedule_names(result: StaffResult) -> list[str]:
     return out
 
 
-def _note(note: Note) -> str:
-    return str(calc_handlers._note(note))  # the single calculator's sentence for the note
+def _note(note: Note) -> Markup:
+    return calc_handlers._note(note)  # the single calculator's sentence for the note
 
 
 def summary_text(result: StaffResult, minutes: int | None = None) -> str:
