@@ -256,6 +256,17 @@ _SPLIT_RE = re.compile(r"\s*(?:[;\t|]|(?<!\d),|,(?!\d{3}(?:\D|$)))\s*")
 _WAGE_START = re.compile(r"(?:rm|myr)?\s*[-−–]?\d", re.I)
 
 
+# What may stand next to a wage: numbers, currency and salary words, k / rb / ribu multipliers.
+_WAGE_WORDS = re.compile(
+    r"[-−–]?[\d.,\s]+|(?<![a-z])(?:rm|myr|ringgit|k|rb|ribu|gaji|salary|wages?|monthly|month|"
+    r"sebulan|bulan|bulanan|per|a|pokok|basic|gross)(?![a-z])|月薪|工资|薪水|薪金|底薪|令吉|马币|元|每月|[/千万]",
+    re.I,
+)
+
+
+_NAME_TAIL = re.compile(r"\s*(?:月薪|工资|薪水|gaji|salary|wage)\s*[:：]?\s*$", re.I)
+
+
 def _is_total(name: str) -> bool:
     return unicodedata.normalize("NFKC", name).casefold().strip(" :：") in _TOTAL_WORDS
 
@@ -285,7 +296,7 @@ def _line_row(row: int, line: str) -> StaffRow | RowError | None:
             return RowError(row, "no-wage", _cut(line))
         name, rest = ww.rest[: m2.start()], ww.rest[m2.start() :]
         name_ww = ww
-    name = name.strip(" ,;:-\t|")
+    name = _NAME_TAIL.sub("", name).strip(" ,;:-\t|")
     if _is_total(name):
         return RowError(row, "total-row", _cut(name))
     if ww.bad_age:
@@ -303,9 +314,10 @@ def _line_row(row: int, line: str) -> StaffRow | RowError | None:
         tail = " ".join(tokens[:-1])
     if not tail.strip():
         return RowError(row, "no-wage", _cut(line))
-    leftover = re.sub(r"(?:rm|myr)?\s*[-−–]?[\d.,\s]+|rm|myr|ringgit|[kK]\b", "", tail, flags=re.I)
-    if re.search(r"[^\W\d_]", leftover) and parse_salary(tail).kind != "ok":
-        return RowError(row, "type-unknown", _cut(tail))
+    kind = parse_salary(tail).kind
+    leftover = _WAGE_WORDS.sub(" ", unicodedata.normalize("NFKC", tail))
+    if re.search(r"[^\W\d_]", leftover) and kind not in ("hourly", "daily"):
+        return RowError(row, "type-unknown", _cut(tail))  # a word that is neither type nor age
     wage = _wage_of(tail)
     if isinstance(wage, str):
         return RowError(row, wage, _cut(tail))
