@@ -215,3 +215,16 @@ def test_cli_file_errors_exit_2(tmp_path: Path) -> None:
     assert _cli(["--file", str(tmp_path / "missing.csv")])[0] == 2
     assert _cli(["--file", str(bad), "--out", str(tmp_path / "r.pdf")])[0] == 2
     assert _cli(["--out", str(tmp_path / "r.csv"), "3500"])[0] == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=2000))
+def test_any_text_is_read_without_failing(text: str) -> None:
+    looks_like_staff_lines(text)
+    try:
+        sheet = read_lines(text)
+    except SheetError as exc:
+        assert exc.code in ("empty", "too-many-rows")
+        return
+    assert all(e.row >= 1 for e in sheet.errors)
+    assert all(r.wage >= 0 for r in sheet.rows)

@@ -281,3 +281,29 @@ async def test_logs_carry_no_names_ic_or_wages(bot: BotHarness, caplog: pytest.L
 async def test_a_single_salary_still_goes_to_the_calculator(bot: BotHarness) -> None:
     (msg,) = await bot.say(1980, "RM3,500")
     assert msg.text.startswith(t("calc.ask_worker", "en"))
+
+
+async def test_local_api_user_document_download_and_size_limit() -> None:
+    """The server pieces this feature needs: a user's document, getFile, download, 20 MB limit."""
+    import telegram
+    from telegram.error import BadRequest
+
+    from bot.localapi.server import GET_FILE_LIMIT, LocalBotAPI
+
+    async with LocalBotAPI(rate_limit=None) as server:
+        bot = telegram.Bot("123456:TEST", base_url=server.base_url, base_file_url=server.base_file_url)
+        await bot.initialize()
+        try:
+            sent = await server.send_document(77, "staff.csv", b"Name,Wage\nAli,2500\n", language_code="ms")
+            assert sent["document"]["file_name"] == "staff.csv"
+            assert sent["document"]["mime_type"] == "text/csv"
+            (update,) = await bot.get_updates(timeout=1)
+            doc = update.message.document
+            got = await (await bot.get_file(doc.file_id)).download_as_bytearray()
+            assert bytes(got) == b"Name,Wage\nAli,2500\n" == server.file_bytes(doc.file_id)
+            await server.send_document(77, "huge.xlsx", b"x" * (GET_FILE_LIMIT + 1))
+            (update,) = await bot.get_updates(offset=update.update_id + 1, timeout=1)
+            with pytest.raises(BadRequest, match="(?i)file is too big"):
+                await bot.get_file(update.message.document.file_id)
+        finally:
+            await bot.shutdown()
