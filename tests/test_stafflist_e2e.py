@@ -307,3 +307,20 @@ async def test_local_api_user_document_download_and_size_limit() -> None:
                 await bot.get_file(update.message.document.file_id)
         finally:
             await bot.shutdown()
+
+
+async def test_local_mode_terminal_sends_a_file(bot: BotHarness, tmp_path) -> None:
+    """Local mode: ``/file PATH`` in the terminal chat sends the file as a document."""
+    from bot.localapi.terminal import run_terminal_chat
+
+    path = tmp_path / "staff.xlsx"
+    path.write_bytes(make_xlsx("en"))
+    stdout = io.StringIO()
+    stdin = io.StringIO(f"/file {path}\n/file {tmp_path / 'missing.csv'}\n")
+    await run_terminal_chat(bot.server, user_id=1990, stdin=stdin, stdout=stdout, reply_wait=2)
+    await bot.server.wait_for_bot_messages(1990, 2, timeout=10)
+    out = stdout.getvalue()
+    assert "→ cannot read" in out and "missing.csv" in out
+    (sent,) = [m for m in bot.server.chat(1990) if not m.from_bot]
+    assert sent.media["file_name"] == "staff.xlsx"
+    assert bot.server.file_bytes(sent.media["file_id"]) == path.read_bytes()
