@@ -228,3 +228,28 @@ def test_any_text_is_read_without_failing(text: str) -> None:
         return
     assert all(e.row >= 1 for e in sheet.errors)
     assert all(r.wage >= 0 for r in sheet.rows)
+
+
+def test_chinese_numeral_wage_and_salary_words() -> None:
+    sheet = read_lines("李华 三千五\nAli RM3,500 sebulan\nLim 月薪3500\n王二")
+    assert [(r.name, r.wage) for r in sheet.rows] == [
+        ("李华", Decimal("3500.00")), ("Ali", Decimal("3500.00")), ("Lim", Decimal("3500.00"))
+    ]
+    assert [(e.row, e.code) for e in sheet.errors] == [(4, "no-wage")]
+
+
+def test_cli_file_equals_cli_wage_in_a_real_process(tmp_path: Path) -> None:
+    """One real `python -m bot calc` run each way: --file and a single wage agree."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "staff.csv"
+    src.write_text("Name,Wage,Type,Age\nAhmad,3500,,61\n", encoding="utf-8")
+    run = [sys.executable, "-m", "bot", "calc", "--month", "2026-11", "--json"]
+    listed = subprocess.run([*run, "--file", str(src)], capture_output=True, text=True, timeout=60, check=True)
+    single = subprocess.run([*run, "3500", "--age", "61"], capture_output=True, text=True, timeout=60, check=True)
+    row = json.loads(listed.stdout)
+    assert (row.pop("row"), row.pop("name")) == (2, "Ahmad")
+    assert row == json.loads(single.stdout)
+    bad = subprocess.run([*run, "--file", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith("calc: cannot read")

@@ -195,6 +195,9 @@ async def test_pasted_lines_in_chinese(bot: BotHarness) -> None:
     assert t("stafflist.title", "zh", month=format_month(YEAR, MONTH, "zh"), people=plural("stafflist.people", 3, "zh")) in summary.text
     assert t("stafflist.err.type-domestic-unclear", "zh") in summary.text  # line 4: maid, local or foreign?
     assert "第 4 行" in summary.text
+    wang = cli_json("2800", "foreign", None)  # a short list shows each person's share too
+    assert t("stafflist.person_line", "zh", name="王明", employer=format_money(Decimal(wang["employer_total"]), "zh"),
+             employee=format_money(Decimal(wang["employee_total"]), "zh")) in summary.text
     headers, body, _ = result_rows(bot.server.file_bytes(doc.media["file_id"]))
     assert [r[1] for r in body[:-1]] == ["Siti", "Ahmad", "王明"]
     ahmad = body[1]
@@ -270,7 +273,8 @@ async def test_buttons_after_the_list_is_dropped(bot: BotHarness) -> None:
 
 
 async def test_logs_carry_no_names_ic_or_wages(bot: BotHarness, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.INFO)  # the bot's log level (bot.logs.setup_logging)
+    caplog.set_level(logging.DEBUG, logger="bot")  # and everything the bot's own code says
     await send_file(bot, 1970, "staff.xlsx", make_xlsx("en"), "en")
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for secret in ("Siti", "900101", "Ahmad", "王明", "3500", "1800", "6500"):

@@ -259,7 +259,7 @@ _WAGE_START = re.compile(r"(?:rm|myr)?\s*[-−–]?\d", re.I)
 # What may stand next to a wage: numbers, currency and salary words, k / rb / ribu multipliers.
 _WAGE_WORDS = re.compile(
     r"[-−–]?[\d.,\s]+|(?<![a-z])(?:rm|myr|ringgit|k|rb|ribu|gaji|salary|wages?|monthly|month|"
-    r"sebulan|bulan|bulanan|per|a|pokok|basic|gross)(?![a-z])|月薪|工资|薪水|薪金|底薪|令吉|马币|元|每月|[/千万]",
+    r"sebulan|bulan|bulanan|per|a|pokok|basic|gross)(?![a-z])|月薪|工资|薪水|薪金|底薪|令吉|马币|元|每月|[/零〇一二两三四五六七八九十百千万萬仟]",
     re.I,
 )
 
@@ -292,9 +292,13 @@ def _line_row(row: int, line: str) -> StaffRow | RowError | None:
     else:
         ww = read_worker_words(line)
         m2 = _WAGE_START.search(ww.rest)
-        if m2 is None:
-            return RowError(row, "no-wage", _cut(line))
-        name, rest = ww.rest[: m2.start()], ww.rest[m2.start() :]
+        if m2 is not None:
+            name, rest = ww.rest[: m2.start()], ww.rest[m2.start() :]
+        else:  # no digit: the wage may be in Chinese numerals, "李华 三千五"
+            words = ww.rest.split()
+            if len(words) < 2 or parse_salary(words[-1]).kind != "ok":
+                return RowError(row, "no-wage", _cut(line))
+            name, rest = " ".join(words[:-1]), words[-1]
         name_ww = ww
     name = _NAME_TAIL.sub("", name).strip(" ,;:-\t|")
     if _is_total(name):

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 KEEP_SECONDS = 15 * 60
 MAX_LISTED_ERRORS = 20
+MAX_LISTED_PEOPLE = 10  # the summary lists each person up to this many; the file always
 DATA_KEY = "stafflist"
 _DATA_RE = re.compile(r"sl:(?P<act>[cms]):(?P<token>[0-9a-f]{8})(?::(?P<ym>\d{6}))?")
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -127,6 +128,13 @@ def summary_text(result: StaffResult, minutes: int | None = None) -> str:
             str(t("stafflist.line.wages", amount=format_money(tt.wages))),
         ]
         parts.append("\n".join(head))
+        if n <= MAX_LISTED_PEOPLE:  # a short list: each person's share, as on the payslip
+            parts.append("\n".join(
+                str(t("stafflist.person_line",
+                      name=p.row.name or t("stafflist.unnamed", row=p.row.row),
+                      employer=format_money(p.c.employer_total), employee=format_money(p.c.employee_total)))
+                for p in result.people
+            ))
         schemes = [str(t("stafflist.line.socso", employer=format_money(tt.socso_employer),
                          employee=format_money(tt.socso_employee)))]
         if any(p.c.lindung for p in result.people):
