@@ -12,6 +12,7 @@ Buttons: ``sl:<act>:<token>[:<YYYYMM>]``; ``act`` is ``c`` (CSV), ``m`` (another
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
@@ -23,6 +24,7 @@ from typing import Any
 from babel import Locale
 from markupsafe import Markup
 from telegram import InlineKeyboardMarkup, InputFile, Message, Update
+from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
@@ -232,7 +234,7 @@ def divmod_ym(ym: int) -> tuple[int, int]:
 async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, sheet: Sheet, ym: int, token: str) -> None:
     """Calculate ``sheet`` for month ``ym``; send the summary, then the XLSX file."""
     year, month = divmod_ym(ym)
-    result = calculate_all(sheet, year, month)
+    result = await asyncio.to_thread(calculate_all, sheet, year, month)  # CPU off the event loop
     now_ym = calc_handlers._now_ym(context)
     await reply(update, context, summary_text(result, KEEP_SECONDS // 60), _keyboard(token, result, now_ym))
     log.info("staff list: %d people, %d rows skipped", len(result.people), len(result.errors))
@@ -244,7 +246,9 @@ async def _send_file(update: Update, context: ContextTypes.DEFAULT_TYPE, result:
     chat = update.effective_chat
     if chat is None:
         return
-    data = write_xlsx(result, labels()) if ext == "xlsx" else write_csv(result, labels())
+    await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_DOCUMENT)
+    writer = write_xlsx if ext == "xlsx" else write_csv
+    data = await asyncio.to_thread(writer, result, labels())  # the thread keeps the language
     await context.bot.send_document(
         chat.id,
         InputFile(data, filename=file_name(result, ext)),
@@ -270,7 +274,7 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await reply(update, context, file_error_text("download"))
         return
     try:
-        sheet = read_file(data, doc.file_name)
+        sheet = await asyncio.to_thread(read_file, data, doc.file_name)
     except SheetError as exc:
         log.info("staff list: file refused (%s)", exc.code)
         await reply(update, context, file_error_text(exc.code))
@@ -329,7 +333,8 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _answer(update, context, sheet, ym, m["token"])
     elif act == "c":
         assert ym is not None
-        await _send_file(update, context, calculate_all(sheet, *divmod_ym(ym)), "csv")
+        result = await asyncio.to_thread(calculate_all, sheet, *divmod_ym(ym))
+        await _send_file(update, context, result, "csv")
     else:
         await _save_workers(update, context, sheet)
 
