@@ -253,3 +253,28 @@ def test_cli_file_equals_cli_wage_in_a_real_process(tmp_path: Path) -> None:
     assert row == json.loads(single.stdout)
     bad = subprocess.run([*run, "--file", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith("calc: cannot read")
+
+
+def test_a_workbook_that_unpacks_to_a_huge_file_is_refused() -> None:
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/worksheets/sheet1.xml", b"<row/>" * (8 * 1024 * 1024))  # 48 MB, ~50 KB packed
+    assert len(buf.getvalue()) < 2 * 1024 * 1024
+    with pytest.raises(SheetError) as exc:
+        read_file(buf.getvalue(), "bomb.xlsx")
+    assert exc.value.code == "too-large"
+
+
+def test_blank_rows_count_towards_the_limit() -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["Name", "Wage"])
+    ws.cell(row=25_000, column=1, value="Ali")
+    ws.cell(row=25_000, column=2, value=2000)
+    buf = io.BytesIO()
+    wb.save(buf)
+    with pytest.raises(SheetError) as exc:
+        read_file(buf.getvalue(), "sparse.xlsx")
+    assert exc.value.code == "too-many-rows"

@@ -18,7 +18,9 @@ Pure Python (openpyxl for XLSX, the csv module for CSV); no Telegram, no storage
   schemes; :func:`write_xlsx` / :func:`write_csv` write the result with the caller's (localized)
   labels. The sums written are the sums of the rows written.
 
-Limits: :data:`MAX_BYTES` (2 MB) and :data:`MAX_ROWS` (1,000 people).
+Limits: :data:`MAX_BYTES` (2 MB) and :data:`MAX_ROWS` (1,000 people); an XLSX may also unpack
+to at most :data:`MAX_UNPACKED` and have at most :data:`MAX_SHEET_ROWS` rows, blank ones included,
+so a small file cannot make the reader work for long.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ __all__ = [
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 1000
 MAX_COLUMNS = 50  # cells read per row
+MAX_UNPACKED = 40 * 1024 * 1024  # an XLSX is a zip: its content may unpack to at most this
+MAX_SHEET_ROWS = 20 * MAX_ROWS  # rows read from a worksheet, blank ones included
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
@@ -281,7 +285,7 @@ def _line_row(row: int, line: str) -> StaffRow | RowError | None:
     if m is not None:
         ic = m.group(1)
         line = (line[: m.start()] + " " + line[m.end() :]).strip()
-    fields = [f for f in _SPLIT_RE.split(line)]
+    fields = _SPLIT_RE.split(line)
     if len(fields) > 1:
         name = fields[0].strip()
         rest = " ".join(f for f in fields[1:] if f.strip())
@@ -399,9 +403,14 @@ def _xlsx_rows(data: bytes) -> Iterable[tuple[int, Sequence[Any]]]:
     from openpyxl import load_workbook
 
     try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
         raise SheetError("not-spreadsheet") from exc
+    if unpacked > MAX_UNPACKED:  # a small file that unpacks to a huge one
+        raise SheetError("too-large")
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises assorted errors on a damaged workbook
         raise SheetError("not-spreadsheet") from exc
     try:
@@ -411,6 +420,8 @@ def _xlsx_rows(data: bytes) -> Iterable[tuple[int, Sequence[Any]]]:
         out: list[tuple[int, Sequence[Any]]] = []
         non_empty = 0
         for i, values in enumerate(ws.iter_rows(values_only=True, max_col=MAX_COLUMNS), 1):
+            if i > MAX_SHEET_ROWS:  # blank rows count too: reading them costs time
+                raise SheetError("too-many-rows")
             if any(v is not None and str(v).strip() for v in values):
                 non_empty += 1
                 if non_empty > MAX_ROWS + 1:  # + a header row
