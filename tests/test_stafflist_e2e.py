@@ -328,3 +328,17 @@ async def test_local_mode_terminal_sends_a_file(bot: BotHarness, tmp_path) -> No
     (sent,) = [m for m in bot.server.chat(1990) if not m.from_bot]
     assert sent.media["file_name"] == "staff.xlsx"
     assert bot.server.file_bytes(sent.media["file_id"]) == path.read_bytes()
+
+
+async def test_a_list_full_of_long_bad_rows_still_fits_one_message(bot: BotHarness) -> None:
+    """Every reason is long and every note differs: the summary is cut to Telegram's limit."""
+    people = [("Amir", "", 2000 + i, "", 20 + i * 5) for i in range(9)]  # ages 20..60: many notes
+    people += [(f"Orang {i}", "", 2000, "angkasawan " * 6 + str(i), None) for i in range(40)]
+    people += [("Daud", "", 1700, "foreign maid", None), ("Esa", "", 1700, "maid tempatan", 58)]
+    summary, doc = await send_file(bot, 1995, "long.csv", make_csv("ms", people), "ms")
+    assert len(summary.plain_text.encode("utf-16-le")) // 2 <= 4096
+    listed = summary.text.count(str(t("stafflist.skipped_line", "ms", row=99, reason="")).split("99")[0])
+    assert 0 < listed < 20  # 20 long reasons would not fit: fewer are listed, the file has all
+    assert t("stafflist.skipped", "ms", rows=plural("stafflist.rows", 40, "ms")) in summary.text
+    _, body, skipped = result_rows(bot.server.file_bytes(doc.media["file_id"]))
+    assert len(body) == 12 and len(skipped) == 41  # 11 people + totals; header + 40 reasons

@@ -217,6 +217,8 @@ def _wage_of(value: Any) -> Decimal | str:
         return "no-wage"
     p = parse_salary(text)
     if p.kind in ("ok", "zero") and p.amount is not None:
+        if re.search(r"[^\W\d_]", _WAGE_WORDS.sub(" ", unicodedata.normalize("NFKC", text))):
+            return "wage-none"  # "abc0": words that are not about money around a number
         return p.amount
     return _WAGE_ERRORS.get(p.kind, "wage-none")
 

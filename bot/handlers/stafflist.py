@@ -56,10 +56,10 @@ log = logging.getLogger(__name__)
 
 KEEP_SECONDS = 15 * 60
 MAX_LISTED_ERRORS = 20
-MAX_LISTED_PEOPLE = 10  # the summary lists each person up to this many; the file always
+MESSAGE_LIMIT = 4096  # Telegram's message length (UTF-16 units; HTML tags count here, not there)
+MAX_LISTED_PEOPLE = 10  # a summary lists each person up to this many (the file always does)
 DATA_KEY = "stafflist"
 _DATA_RE = re.compile(r"sl:(?P<act>[cms]):(?P<token>[0-9a-f]{8})(?::(?P<ym>\d{6}))?")
-XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 # --- texts ------------------------------------------------------------------------------------
@@ -68,7 +68,7 @@ XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def plural(key: str, count: int, lang: str | None = None) -> Markup:
     """``<key>.one`` / ``<key>.other`` (CLDR plural rules of the language) with ``{count}``."""
     form = Locale.parse(BABEL_LOCALES[resolve_lang(lang)]).plural_form(count)
-    return (t(f"{key}.{form}" if form == "one" else f"{key}.other", lang, count=f"{count:,}"))
+    return t(f"{key}.{form}" if form == "one" else f"{key}.other", lang, count=f"{count:,}")
 
 
 def _limits() -> dict[str, Any]:
@@ -119,7 +119,16 @@ def _note(note: Note) -> Markup:
 
 
 def summary_text(result: StaffResult, minutes: int | None = None) -> str:
-    """The summary message (HTML) in the current language."""
+    """The summary message (HTML) in the current language, within Telegram's 4,096 characters:
+    skipped rows (then people) beyond what fits are left to the file."""
+    for errors, people in ((MAX_LISTED_ERRORS, True), (10, True), (5, True), (5, False), (0, False)):
+        text = _summary(result, minutes, errors, people)
+        if len(text.encode("utf-16-le")) // 2 <= MESSAGE_LIMIT:
+            break
+    return text
+
+
+def _summary(result: StaffResult, minutes: int | None, max_errors: int, list_people: bool) -> str:
     parts: list[str] = []
     month = format_month(result.year, result.month)
     n = len(result.people)
@@ -130,7 +139,7 @@ def summary_text(result: StaffResult, minutes: int | None = None) -> str:
             str(t("stafflist.line.wages", amount=format_money(tt.wages))),
         ]
         parts.append("\n".join(head))
-        if n <= MAX_LISTED_PEOPLE:  # a short list: each person's share, as on the payslip
+        if list_people and n <= MAX_LISTED_PEOPLE:  # a short list: each person's share, as on the payslip
             parts.append("\n".join(
                 str(t("stafflist.person_line",
                       name=p.row.name or t("stafflist.unnamed", row=p.row.row),
@@ -165,9 +174,9 @@ def summary_text(result: StaffResult, minutes: int | None = None) -> str:
         parts.append(str(t("stafflist.nobody")))
     if result.errors:
         lines = [str(t("stafflist.skipped", rows=plural("stafflist.rows", len(result.errors))))]
-        for e in result.errors[:MAX_LISTED_ERRORS]:
+        for e in result.errors[:max_errors]:
             lines.append(str(t("stafflist.skipped_line", row=e.row, reason=row_error_text(e))))
-        more = len(result.errors) - MAX_LISTED_ERRORS
+        more = len(result.errors) - max_errors
         if more > 0:
             lines.append(str(t("stafflist.skipped_more", rows=plural("stafflist.rows", more))))
         parts.append("\n".join(lines))
