@@ -278,3 +278,13 @@ def test_blank_rows_count_towards_the_limit() -> None:
     with pytest.raises(SheetError) as exc:
         read_file(buf.getvalue(), "sparse.xlsx")
     assert exc.value.code == "too-many-rows"
+
+
+def test_numbered_and_bulleted_lines() -> None:
+    sheet = read_lines("1. Siti 1800 maid tempatan\n2) Ahmad RM3,500 umur 61\n- 王明 2800 外劳\n• Kumar: 4200")
+    assert [(r.name, r.wage, r.worker, r.age) for r in sheet.rows] == [
+        ("Siti", Decimal("1800.00"), W.DOMESTIC_LOCAL, None),
+        ("Ahmad", Decimal("3500.00"), W.EMPLOYEE, 61),
+        ("王明", Decimal("2800.00"), W.FOREIGN, None),
+        ("Kumar", Decimal("4200.00"), W.EMPLOYEE, None),
+    ]

@@ -259,6 +259,7 @@ def _type_of(value: Any) -> WorkerType | None | str:
 # --- a row ----------------------------------------------------------------------------------
 
 _SPLIT_RE = re.compile(r"\s*(?:[;\t|]|(?<!\d),|,(?!\d{3}(?:\D|$)))\s*")
+_BULLET = re.compile(r"^(?:\d{1,4}[.)]\s+|[-*]\s+|[•·]\s*)")  # "1. Siti 1800", "- Ahmad 3500"
 _WAGE_START = re.compile(r"(?:rm|myr)?\s*[-−–]?\d", re.I)
 
 
@@ -279,7 +280,7 @@ def _is_total(name: str) -> bool:
 
 def _line_row(row: int, line: str) -> StaffRow | RowError | None:
     """One pasted line or header-less spreadsheet row; None for a blank line."""
-    line = unicodedata.normalize("NFKC", line).strip()
+    line = _BULLET.sub("", unicodedata.normalize("NFKC", line).strip())
     if not line.strip(" ,;\t|"):
         return None
     ic = ""
