@@ -99,6 +99,9 @@ _BUTTON_ACTIONS = (
 # --------------------------------------------------------------------------------------
 
 
+GET_FILE_LIMIT = 20 * 1024 * 1024
+
+
 class ApiError(Exception):
     """An error answer: ``{"ok": false, "error_code": code, "description": ...}``."""
 
@@ -894,6 +897,33 @@ class LocalBotAPI:
         as_dict = self.message_dict(msg)
         self._push_update({"message": as_dict})
         return as_dict
+
+    async def send_document(
+        self,
+        user_id: int,
+        file_name: str,
+        data: bytes,
+        *,
+        caption: str | None = None,
+        mime_type: str | None = None,
+        language_code: str | None = "en",
+    ) -> dict[str, Any]:
+        """A user sends the file ``data`` named ``file_name`` (a document); returns the Message."""
+        return await self.send_media(
+            user_id,
+            document_name=file_name,
+            data=data,
+            caption=caption,
+            mime_type=mime_type,
+            language_code=language_code,
+        )
+
+    def file_bytes(self, file_id: str) -> bytes:
+        """The content of a stored file (one a user or the bot sent): what a download returns."""
+        file = self._files.get(file_id)
+        if file is None:
+            raise KeyError(f"no file {file_id!r}")
+        return file.data
 
     async def press_button(
         self,
@@ -1942,6 +1972,8 @@ class LocalBotAPI:
         file = self._files.get(str(params["file_id"]))
         if file is None:
             raise _bad("invalid file_id")
+        if len(file.data) > GET_FILE_LIMIT:
+            raise _bad("file is too big")  # bots may download files up to 20 MB
         return {
             "file_id": file.file_id,
             "file_unique_id": file.file_unique_id,
