@@ -277,6 +277,10 @@ def build_application(
         .build()
     )
     app.bot_data["services"] = Services(config=config, storage=storage)
+    # /help lists the same public commands as Telegram's command menu
+    app.bot_data["services"].extras["commands"] = [
+        c for feature in FEATURES for c in getattr(feature, "COMMANDS", [])
+    ]
     processor.on_throttled = lambda update, notify: _on_throttled(app, update, notify)
     install_outbox(app, start_sender=outbox_sender, workers=OUTBOX_WORKERS)  # extras["outbox"], ["outbox_sender"]
     app.add_handler(TypeHandler(Update, _before_every_update), group=-100)
