@@ -96,7 +96,9 @@ def settings_text(
     will really be sent (:func:`bot.reminders.next_reminder`, None for none); without it, the
     next moment of the settings alone."""
     enabled = bool(row["enabled"])
-    parts = [str(t("remind.settings_title")) + " " + str(t("remind.status_on" if enabled else "remind.status_off"))]
+    title = str(t("remind.settings_title"))
+    gap = "" if title.endswith(("：", "，")) else " "  # no space after full-width punctuation
+    parts = [title + gap + str(t("remind.status_on" if enabled else "remind.status_off"))]
     lines = []
     if row["payment_open"]:
         lines.append(str(t("remind.line_open", day=row["open_day"])))
