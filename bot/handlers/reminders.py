@@ -304,8 +304,13 @@ async def _from_calculator(update: Update, context: ContextTypes.DEFAULT_TYPE, w
         await query.answer(t("remind.too_many_workers", max=MAX_WORKERS), show_alert=True)
         return
     row = store.ensure(chat.id)
-    if not row["enabled"]:
-        store.update(chat.id, enabled=1)
+    changes: dict[str, Any] = {} if row["enabled"] else {"enabled": 1}
+    if not store.workers(chat.id):  # the first worker says who the reminders are for
+        audience = "household" if worker_type.startswith("domestic") else "employer"
+        if row["audience"] != audience:
+            changes["audience"] = audience
+    if changes:
+        store.update(chat.id, **changes)
     store.set_pending(chat.id, {"step": "name", "type": worker_type, "salary": f"{amount:.2f}"})
     await query.answer()
     await reply(update, context, t("remind.from_calc", salary=format_money(amount)), _cancel_keyboard())
