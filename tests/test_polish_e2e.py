@@ -274,3 +274,18 @@ def test_plural_forms_in_the_three_languages() -> None:
     assert "<b>2</b> recipients" in n("broadcast.confirm_now", 2, "en", count=2)
     assert n("broadcast.confirm_now", 1, "ms", count=1) == n("broadcast.confirm_now", 2, "ms", count=1)
     assert n("plural.followers", 1, "zh") == "1位关注者"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_an_error_answer_leads_to_the_menu(bot: BotHarness, lang: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.handlers import start as start_handlers
+
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("a bug in /help")
+
+    monkeypatch.setattr(start_handlers, "help_text", broken)
+    (sorry,) = await bot.say(780 + LANGS.index(lang), "/help", lang=lang)
+    assert sorry.text == t("error.generic", lang)
+    assert sorry.callback_data == ["menu:guides", "menu:calc", "menu:remind", "menu:lang"]
+    assert labels(sorry)[1] == t("menu.calc", lang)
