@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from telegram import Update
 from telegram.ext import (
     Application,
@@ -55,7 +57,7 @@ def help_text(commands: list[tuple[str, str]], *, staff: bool, operator: bool) -
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/help: the commands this user may use, with the main menu under it."""
-    from bot.agencies import is_operator  # the agency feature's roles
+    from bot.agencies import AgencyService, is_operator  # the agency feature's roles
 
     svc = services(context)
     user = update.effective_user
@@ -63,9 +65,8 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     staff = False
     if user is not None and not operator:
         try:
-            staff = bool(svc.storage.db.execute(
-                "SELECT 1 FROM staff WHERE user_id = ? LIMIT 1", [user.id]).fetchone())
-        except Exception:  # noqa: BLE001 - no staff table or a database fault: the public help
+            staff = bool(AgencyService(svc.storage).staff_agencies(user.id))
+        except sqlite3.Error:  # the database is down: the public help still answers
             staff = False
     commands = svc.extras.get("commands", [])
     await reply(update, context, help_text(commands, staff=staff, operator=operator), main_menu_keyboard())
