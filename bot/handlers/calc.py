@@ -286,10 +286,11 @@ def result_keyboard(state: CalcState, c: Contribution, now_ym: int) -> InlineKey
 def next_step_rows(state: CalcState) -> list[list[Button]]:
     """The way on from a result: a reminder for this amount, another calculation, the menu."""
     assert state.worker is not None
-    return [
-        [(str(t("calc.btn.remind")), f"rm:c:{state.worker.value}:{state.wage:.2f}")],
-        [(str(t("calc.btn.another")), "menu:calc"), (str(t("calc.btn.main_menu")), "menu:main")],
-    ]
+    rows: list[list[Button]] = []
+    if state.wage > 0:  # a reminder of nothing to pay would be no help
+        rows.append([(str(t("calc.btn.remind")), f"rm:c:{state.worker.value}:{state.wage:.2f}")])
+    rows.append([(str(t("calc.btn.another")), "menu:calc"), (str(t("calc.btn.main_menu")), "menu:main")])
+    return rows
 
 
 def _headline(state: CalcState) -> Markup:
