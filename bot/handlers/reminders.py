@@ -258,7 +258,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         elif action == "stop":
             store.update(chat.id, enabled=0)
             await query.answer()
-            await reply(update, context, t("remind.stopped"), keyboard([[(t("remind.btn_settings"), "rm:open")]]))
+            await reply(update, context, t("remind.stopped"), _onward_keyboard())
         else:
             raise ValueError(action)
     except (ValueError, IndexError):
@@ -335,6 +335,11 @@ async def _typed_hour(update: Update, context: ContextTypes.DEFAULT_TYPE, text: 
     await reply(update, context, t("remind.hour_set", time=_hour_text(hour)))
     await show_settings(update, context, edit=False)
     return True
+
+
+def _onward_keyboard() -> InlineKeyboardMarkup:
+    """Under an answer to a reminder's button: the settings and the main menu."""
+    return keyboard([[(str(t("remind.btn_settings")), "rm:open"), (str(t("menu.main")), "menu:main")]])
 
 
 def _cancel_keyboard() -> InlineKeyboardMarkup:
@@ -455,7 +460,7 @@ async def _paid(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -> 
             await query.edit_message_reply_markup(None)
     except TelegramError as exc:
         log.debug("could not remove the reminder's buttons: %s", exc)
-    await reply(update, context, t("remind.paid", month=month_text))
+    await reply(update, context, t("remind.paid", month=month_text), _onward_keyboard())
 
 
 async def _snooze(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -> None:
@@ -469,7 +474,7 @@ async def _snooze(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -
     store.snooze(chat_id, ym, until)
     await query.answer(t("remind.snoozed_toast"))
     await reply(update, context, t("remind.snoozed", date=format_date(until.date()), time=_hour_text(until.hour),
-                                   month=format_month(year, month)))
+                                   month=format_month(year, month)), _onward_keyboard())
 
 
 # --- the scheduler job ------------------------------------------------------------------------
