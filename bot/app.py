@@ -30,7 +30,6 @@ from bot.outbox import OutboxRateLimiter
 from bot.outbox import install as install_outbox
 from bot.storage import Storage, lang_from_telegram
 from bot.throttle import Throttle, Verdict
-from bot.web import install_ops
 from bot.wire import HTTPXTransport
 
 log = logging.getLogger(__name__)
@@ -293,6 +292,17 @@ def build_application(
     app.add_error_handler(_on_error)
     install_ops(app)  # counters, one log line per update, single-sender lock (after every handler)
     return app
+
+
+def install_ops(app: Application) -> None:
+    """Counters, per-update logs and the single-sender lock (each idempotent)."""
+    from bot.locks import install_sender_lock
+    from bot.logs import install_update_logging
+    from bot.metrics import install_metrics
+
+    install_metrics(app)
+    install_update_logging(app)
+    install_sender_lock(app)
 
 
 async def start_application(app: Application, *, poll: bool = True) -> None:

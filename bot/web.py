@@ -19,7 +19,6 @@ import contextlib
 import hmac
 import json
 import logging
-import signal
 import sqlite3
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -34,7 +33,6 @@ from bot.wire import scrub
 if TYPE_CHECKING:
     from telegram.ext import Application
 
-    from bot.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -237,38 +235,3 @@ class WebhookServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-
-def install_ops(app: Application) -> None:
-    """Counters, per-update logs and the single-sender lock (each idempotent)."""
-    from bot.locks import install_sender_lock
-    from bot.logs import install_update_logging
-    from bot.metrics import install_metrics
-
-    install_metrics(app)
-    install_update_logging(app)
-    install_sender_lock(app)
-
-
-async def serve_webhook(app: Application, config: Config) -> int:
-    """Run ``app`` behind the webhook server on 0.0.0.0:PORT until SIGTERM or SIGINT."""
-    from bot.app import start_application, stop_application
-
-    assert config.webhook_url is not None
-    install_ops(app)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    server = WebhookServer(app, config.webhook_url, config.webhook_secret, port=config.port)
-    await start_application(app, poll=False)
-    try:
-        await server.start()
-        await stop.wait()
-        log.info("stop signal received: finishing the updates in hand")
-    finally:
-        await server.stop()
-        await stop_application(app)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-    return 0

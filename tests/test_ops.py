@@ -28,7 +28,7 @@ from bot.locks import GuardedSender, SenderLock, install_sender_lock
 from bot.logs import JsonFormatter, RedactingFilter, chat_hash, deployment_salt
 from bot.metrics import metrics_for
 from bot.storage import Storage
-from bot.web import WebhookServer, install_ops
+from bot.web import WebhookServer
 
 SECRET = "s3cret-Webhook_token"
 
@@ -63,7 +63,6 @@ async def webhook_bot(local_api: LocalBotAPI, tmp_path: Path) -> AsyncIterator[W
     )
     storage = Storage(config.db_path)
     app = build_application(config, storage)
-    install_ops(app)
     # Capture the per-update log lines as the JSON formatter writes them.
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

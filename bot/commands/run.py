@@ -22,9 +22,10 @@ import contextlib
 import dataclasses
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import Update
 from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
@@ -32,6 +33,9 @@ from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from bot.app import build_application, start_application, stop_application
 from bot.config import Config
 from bot.logs import loop_exception_handler, setup_logging
+
+if TYPE_CHECKING:
+    from telegram.ext import Application
 
 log = logging.getLogger("bot")
 LOCAL_USER_ID = 1000001  # the simulated Telegram user of local mode
@@ -73,8 +77,6 @@ def run(args: argparse.Namespace) -> int:
 def _serve(config: Config) -> int:
     app = build_application(config)
     if config.webhook_mode:
-        from bot.web import serve_webhook
-
         log.info("starting webhook server on port %d", config.port)
         return _run_async(serve_webhook(app, config))
     log.info("starting long polling")
@@ -92,6 +94,29 @@ def _serve(config: Config) -> int:
         raise
     app.run_polling(allowed_updates=Update.ALL_TYPES)  # initialize() again is a no-op
     return EXIT_OK
+
+
+async def serve_webhook(app: Application, config: Config) -> int:
+    """Run ``app`` behind the webhook server on 0.0.0.0:PORT until SIGTERM or SIGINT."""
+    from bot.web import WebhookServer
+
+    assert config.webhook_url is not None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server = WebhookServer(app, config.webhook_url, config.webhook_secret, port=config.port)
+    await start_application(app, poll=False)
+    try:
+        await server.start()
+        await stop.wait()
+        log.info("stop signal received: finishing the updates in hand")
+    finally:
+        await server.stop()
+        await stop_application(app)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 0
 
 
 def _run_async(coroutine: Coroutine[Any, Any, int]) -> int:
