@@ -9,7 +9,8 @@ and deletes it at a clean stop. A process that cannot take it keeps answering us
 send; it tries again at every heartbeat and takes over once the holder stops or dies (at most
 ``ttl`` s later), so a rolling deploy hands over by itself.
 
-Wiring: :func:`install_sender_lock` wraps the outbox's start/stop hooks of an Application.
+Wiring: ``build_application`` (bot/app.py) runs the outbox sender's start/stop through a
+:class:`GuardedSender` in its start and stop lists.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from telegram.ext import Application
 
     from bot.storage import Storage
 
@@ -270,51 +270,3 @@ class GuardedSender:
                     log.warning(
                         "could not release the outbox sender lock (%s); it expires by itself", exc
                     )
-
-
-def _is_outbox_hook(hook: Any) -> bool:
-    return getattr(hook, "__module__", None) == "bot.outbox"
-
-
-def install_sender_lock(app: Application, *, ttl: float = 30.0) -> GuardedSender | None:
-    """Put the outbox sender's post_init/post_stop hooks (from bot.outbox.install) under the lock.
-
-    Call after ``bot.outbox.install(app)``. Returns None when the sender is not started with the
-    app (``outbox_sender=False``). Idempotent. The guard is ``services.extras["sender_lock"]``.
-    """
-    services = app.bot_data["services"]
-    extras = services.extras
-    if "sender_lock" in extras:
-        return extras["sender_lock"]
-    starts = [h for h in extras.get("post_init", []) if _is_outbox_hook(h)]
-    stops = [h for h in extras.get("post_stop", []) if _is_outbox_hook(h)]
-    if not starts:
-        return None
-
-    async def start_all() -> None:
-        for hook in starts:
-            await hook(app)
-
-    async def stop_all() -> None:
-        for hook in stops:
-            await hook(app)
-
-    guard = GuardedSender(SenderLock(services.storage, SENDER_LOCK, ttl), start_all, stop_all)
-
-    async def start_guarded(_app: Application) -> None:
-        await guard.start()
-
-    async def stop_guarded(_app: Application) -> None:
-        await guard.stop()
-
-    post_init = extras["post_init"]
-    post_init[post_init.index(starts[0])] = start_guarded
-    extras["post_init"] = [h for h in post_init if h not in starts]
-    post_stop = extras.setdefault("post_stop", [])
-    if stops:
-        post_stop[post_stop.index(stops[0])] = stop_guarded
-        extras["post_stop"] = [h for h in post_stop if h not in stops]
-    else:
-        post_stop.append(stop_guarded)
-    extras["sender_lock"] = guard
-    return guard

@@ -4,9 +4,9 @@
 (an exception nobody caught, in the main thread, another thread, an event loop callback, or
 a finaliser) through :func:`log_line`: one redacted line in the configured format.
 
-:func:`install_update_logging` adds one INFO line per update (logger ``bot.updates``) with the
-update id, the chat as a salted hash (never the raw id), the handler that took it and the
-latency; never the message text, a salary or the token.
+:class:`UpdateLog` writes one INFO line per update (logger ``bot.updates``) with the update id,
+the chat as a salted hash (never the raw id), the handler that took it and the latency; never
+the message text, a salary or the token. ``PerChatUpdateProcessor`` (bot/app.py) is given one.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from bot.config import redact
 
 if TYPE_CHECKING:
-    from telegram.ext import Application, BaseHandler, ContextTypes
+    from telegram.ext import BaseHandler, ContextTypes
 
 
 class RedactingFilter(logging.Filter):
@@ -223,7 +223,8 @@ def handler_name(callback: Callable[..., Any]) -> str:
     return f"{module.rsplit('.', 1)[-1]}.{name}"
 
 
-def _wrap_callback(callback: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+def _named(callback: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """``callback`` that also notes its name in the update being processed (see UpdateLog)."""
     name = handler_name(callback)
 
     @functools.wraps(callback)
@@ -237,56 +238,58 @@ def _wrap_callback(callback: Callable[..., Awaitable[Any]]) -> Callable[..., Awa
     return named
 
 
-def _name_handlers(handlers: list[BaseHandler]) -> None:
-    for handler in handlers:
-        # ConversationHandler: name the handlers inside it.
-        for attr in ("entry_points", "fallbacks"):
-            inner = getattr(handler, attr, None)
-            if isinstance(inner, list):
-                _name_handlers(inner)
-        states = getattr(handler, "states", None)
-        if isinstance(states, dict):
-            for inner in states.values():
-                _name_handlers(list(inner))
-        callback = getattr(handler, "callback", None)
-        if callback is None or getattr(callback, "__ops_named__", False):
-            continue
-        if getattr(callback, "__module__", "") == "bot.app":
-            continue  # the pre-handler that records the user: not a feature
-        if asyncio.iscoroutinefunction(callback):
-            handler.callback = _wrap_callback(callback)
+def name_handler(handler: BaseHandler) -> BaseHandler:
+    """Make ``handler`` (and the handlers inside a ConversationHandler) note their callback's
+    name while an update is processed. Called once per handler, as it is registered
+    (``BotApplication.add_handler`` in bot/app.py), before PTB ever runs it."""
+    for attr in ("entry_points", "fallbacks"):
+        inner = getattr(handler, attr, None)
+        if isinstance(inner, list):
+            for child in inner:
+                name_handler(child)
+    states = getattr(handler, "states", None)
+    if isinstance(states, dict):
+        for inner in states.values():
+            for child in inner:
+                name_handler(child)
+    callback = getattr(handler, "callback", None)
+    if (
+        callback is not None
+        and not getattr(callback, "__ops_named__", False)
+        and asyncio.iscoroutinefunction(callback)
+    ):
+        handler.callback = _named(callback)
+    return handler
 
 
-def install_update_logging(app: Application) -> None:
-    """Log one line per update. Call after every handler is registered. Idempotent."""
-    from telegram import Update
+class UpdateLog:
+    """One INFO line per update (logger ``bot.updates``), written when the update is done.
 
-    from bot.metrics import metrics_for
+    The collaborator ``PerChatUpdateProcessor`` (bot/app.py) is given: it runs each update
+    through :meth:`run`. The line has the update id, the chat as a salted hash (never the raw
+    id), the handlers that took it (named by :func:`name_handler`) and the latency; never the
+    message text, a salary or the token.
+    """
 
-    extras = app.bot_data["services"].extras
-    if extras.get("update_logging_installed"):
-        return
-    extras["update_logging_installed"] = True
-    for group in app.handlers.values():
-        _name_handlers(group)
-    salt = deployment_salt(app.bot.token, app.bot_data["services"].config.log_salt)
-    metrics = metrics_for(app)
-    processor = app.update_processor
-    original = processor.process_update
+    def __init__(self, salt: str) -> None:
+        from telegram import Update
 
-    async def process_update(update: object, coroutine: Awaitable[Any]) -> None:
-        metrics.inc("updates_in")
+        self.salt = salt
+        self._update_type = Update
+
+    async def run(self, update: object, work: Awaitable[Any]) -> None:
+        """Await ``work`` (the processing of ``update``), then log its line (also on error)."""
         started = time.perf_counter()
         handled: list[str] = []
         token = _handled_by.set(handled)
         try:
-            await original(update, coroutine)
+            await work
         finally:
             _handled_by.reset(token)
             latency = round((time.perf_counter() - started) * 1000, 1)
             update_id = getattr(update, "update_id", None)
-            chat = update.effective_chat if isinstance(update, Update) else None
-            hashed = chat_hash(chat.id if chat else None, salt)
+            chat = update.effective_chat if isinstance(update, self._update_type) else None
+            hashed = chat_hash(chat.id if chat else None, self.salt)
             name = ",".join(dict.fromkeys(handled)) or "none"
             update_log.info(
                 "update %s chat %s handled by %s in %.1f ms",
@@ -302,8 +305,3 @@ def install_update_logging(app: Application) -> None:
                     "latency_ms": latency,
                 },
             )
-
-    try:
-        processor.process_update = process_update  # type: ignore[method-assign]
-    except AttributeError:
-        update_log.warning("per-update logging unavailable: %s has __slots__", type(processor).__name__)

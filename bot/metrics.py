@@ -1,9 +1,12 @@
 """In-process counters: updates in, messages out, 429s, failures. Shown by /healthz and logged.
 
-One :class:`Metrics` per Application, in ``services.extras["metrics"]`` (see :func:`metrics_for`).
-Counting is hooked in by :func:`install_metrics`: an error handler counts failed updates and a
-wrapper around the bot's rate limiter counts every Bot API call it paces (messages out, 429s,
-other API errors). Nothing here is persisted: counters restart at zero with the process.
+One :class:`Metrics` per Application, made by ``build_application`` and kept in
+``services.extras["metrics"]`` (see :func:`metrics_for`). Nobody patches anything to count: the
+classes that see the events are given the Metrics at construction and call it —
+``PerChatUpdateProcessor`` (bot/app.py) counts each update in, ``OutboxRateLimiter``
+(bot/outbox) reports each Bot API attempt it runs to :meth:`Metrics.api_call`, and the app's
+error handler counts failed updates. Nothing here is persisted: counters restart at zero with
+the process.
 """
 
 from __future__ import annotations
@@ -11,11 +14,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from telegram.error import RetryAfter, TelegramError
-
-from bot.outbox import PACED_METHODS
 
 if TYPE_CHECKING:
     from telegram.ext import Application, ContextTypes
@@ -48,6 +49,23 @@ class Metrics:
         data.update(self.counts)
         return data
 
+    def api_call(self, endpoint: str, paced: bool, error: BaseException | None) -> None:
+        """One Bot API attempt (retries too) ended: a message out, a 429 or another API error.
+
+        ``paced``: ``endpoint`` sends or edits a message (it counts against Telegram's limits).
+        """
+        if error is None:
+            if paced:
+                self.counts["messages_out"] += 1
+        elif isinstance(error, RetryAfter):
+            self.counts["api_429"] += 1
+        elif isinstance(error, TelegramError):
+            self.counts["api_errors"] += 1
+
+    def update_failed(self, update: object) -> None:
+        """An error reached the error handler: an update's (``updates_failed``) or a job's."""
+        self.counts["updates_failed" if update is not None else "errors"] += 1
+
     @property
     def uptime(self) -> float:
         return time.monotonic() - self.started
@@ -62,50 +80,6 @@ def metrics_for(app: Application) -> Metrics:
     return metrics
 
 
-async def _count_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    name = "updates_failed" if update is not None else "errors"
-    metrics_for(context.application).inc(name)
-
-
-def _wrap_rate_limiter(app: Application, metrics: Metrics) -> bool:
-    """Count each Bot API attempt the rate limiter runs (it sees every request, retries too)."""
-    limiter = getattr(app.bot, "rate_limiter", None)
-    if limiter is None or getattr(limiter, "_metrics_wrapped", False):
-        return False
-    original = limiter.process_request
-
-    async def process_request(
-        callback: Any,
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: Any,
-    ) -> Any:
-        async def counted(*a: Any, **kw: Any) -> Any:
-            try:
-                result = await callback(*a, **kw)
-            except RetryAfter:
-                metrics.inc("api_429")
-                raise
-            except TelegramError:
-                metrics.inc("api_errors")
-                raise
-            if endpoint in PACED_METHODS:
-                metrics.inc("messages_out")
-            return result
-
-        return await original(counted, args, kwargs, endpoint, data, rate_limit_args)
-
-    try:
-        limiter.process_request = process_request
-        limiter._metrics_wrapped = True
-    except AttributeError:  # a limiter class with __slots__: counts stay at zero
-        log.warning("metrics: cannot count API calls through %s", type(limiter).__name__)
-        return False
-    return True
-
-
 async def _log_summary(context: ContextTypes.DEFAULT_TYPE) -> None:
     log_summary(context.application)
 
@@ -117,17 +91,9 @@ def log_summary(app: Application) -> None:
     log.info("metrics: %s", text, extra={"event": "metrics", "counters": counts})
 
 
-def install_metrics(app: Application, *, interval: float = SUMMARY_INTERVAL) -> Metrics:
-    """Create the counters, hook them in, schedule the summary line. Idempotent."""
-    extras = app.bot_data["services"].extras
-    metrics = metrics_for(app)
-    if extras.get("metrics_installed"):
-        return metrics
-    extras["metrics_installed"] = True
-    app.add_error_handler(_count_error)
-    _wrap_rate_limiter(app, metrics)
+def schedule_summary(app: Application, *, interval: float = SUMMARY_INTERVAL) -> None:
+    """Log :func:`log_summary` every ``interval`` seconds on the app's job queue (if any)."""
     if app.job_queue is not None:
         app.job_queue.run_repeating(
             _log_summary, interval=interval, first=interval, name="metrics-summary"
         )
-    return metrics

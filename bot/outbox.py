@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from telegram import InlineKeyboardMarkup
 from telegram.constants import ParseMode
@@ -57,7 +57,6 @@ from bot.dbhealth import alarm_for
 
 if TYPE_CHECKING:
     from telegram import Bot
-    from telegram.ext import Application
 
     from bot.config import Config
     from bot.storage import Storage
@@ -441,6 +440,12 @@ class Outbox:
 # --- the rate limiter -----------------------------------------------------------------------
 
 
+class ApiObserver(Protocol):
+    """Told the outcome of every Bot API attempt the limiter runs (bot.metrics.Metrics is one)."""
+
+    def api_call(self, endpoint: str, paced: bool, error: BaseException | None) -> None: ...
+
+
 @dataclass
 class LimiterStats:
     interactive: int = 0
@@ -477,8 +482,10 @@ class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
         retry_margin: float = 0.05,
         interactive_retries: int = 2,
         retry_backoff: float = 0.25,
+        observer: ApiObserver | None = None,
     ) -> None:
         self.per_chat_interval = per_chat_interval
+        self.observer = observer
         self.max_retries = max_retries
         self.interactive_retries = interactive_retries
         self.retry_backoff = retry_backoff
@@ -496,10 +503,10 @@ class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
         self.configure(overall_rate, outbox_rate)
 
     @classmethod
-    def for_config(cls, config: Config) -> OutboxRateLimiter:
+    def for_config(cls, config: Config, observer: ApiObserver | None = None) -> OutboxRateLimiter:
         """Telegram's 30/s overall (or the outbox rate if higher); the outbox gets config's rate."""
         rate = float(config.outbox_rate)
-        return cls(max(TELEGRAM_GLOBAL_RATE, rate), rate)
+        return cls(max(TELEGRAM_GLOBAL_RATE, rate), rate, observer=observer)
 
     def configure(
         self, overall_rate: float | None = None, outbox_rate: float | None = None
@@ -616,6 +623,25 @@ class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
             finally:
                 handle.cancel()
 
+    async def _attempt(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        paced: bool,
+    ) -> Any:
+        """One try of a request; its outcome goes to ``observer`` (counters), if any."""
+        try:
+            result = await callback(*args, **kwargs)
+        except BaseException as exc:
+            if self.observer is not None:
+                self.observer.api_call(endpoint, paced, exc)
+            raise
+        if self.observer is not None:
+            self.observer.api_call(endpoint, paced, None)
+        return result
+
     async def process_request(
         self,
         callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
@@ -636,7 +662,7 @@ class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
             else:
                 await self.wait_pause()
             try:
-                return await callback(*args, **kwargs)
+                return await self._attempt(callback, args, kwargs, endpoint, paced)
             except RetryAfter as exc:
                 self.stats.retry_after += 1
                 self.pause(_retry_after(exc))
@@ -1001,35 +1027,3 @@ class OutboxSender:
                 if self._alarm.failing:
                     self._alarm.success()
                 return
-
-
-# --- wiring ----------------------------------------------------------------------------------
-
-
-def install(
-    app: Application,
-    *,
-    start_sender: bool = True,
-    workers: int = 8,
-    **sender_options: Any,
-) -> OutboxSender:
-    """Create the Outbox and its sender for ``app``; start/stop it with the app unless disabled.
-
-    Puts them in ``services.extras["outbox"]`` and ``["outbox_sender"]``.
-    """
-    services = app.bot_data["services"]
-    outbox = Outbox(services.storage)
-    sender = OutboxSender(app.bot, outbox, workers=workers, **sender_options)
-    services.extras["outbox"] = outbox
-    services.extras["outbox_sender"] = sender
-    if start_sender:
-
-        async def _start(_app: Application) -> None:
-            await sender.start()
-
-        async def _stop(_app: Application) -> None:
-            await sender.stop()
-
-        services.extras.setdefault("post_init", []).append(_start)
-        services.extras.setdefault("post_stop", []).append(_stop)
-    return sender

@@ -24,7 +24,7 @@ import pytest
 from bot.app import build_application, start_application, stop_application
 from bot.config import PROJECT_DIR, Config
 from bot.localapi.server import LocalBotAPI
-from bot.locks import GuardedSender, SenderLock, install_sender_lock
+from bot.locks import GuardedSender, SenderLock
 from bot.logs import JsonFormatter, RedactingFilter, chat_hash, deployment_salt
 from bot.metrics import metrics_for
 from bot.storage import Storage
@@ -266,11 +266,8 @@ async def test_second_bot_process_does_not_start_the_outbox_sender(
         for _ in range(2):
             store = Storage(config.db_path)
             app = build_application(config, store)
-            guard = install_sender_lock(app)
-            assert guard is not None
-            assert not any(
-                h.__module__ == "bot.outbox" for h in app.bot_data["services"].extras["post_init"]
-            )
+            guard = app.bot_data["services"].extras["sender_lock"]
+            assert isinstance(guard, GuardedSender) and guard.state == "stopped"
             stores.append(store)
             apps.append(app)
             await start_application(app)

@@ -20,6 +20,7 @@ from bot.__main__ import main as cli_main
 from bot.app import build_application
 from bot.config import Config
 from bot.localapi.server import FaultPlan, LocalBotAPI
+from bot.locks import GuardedSender
 from bot.outbox import Outbox, OutboxRateLimiter, OutboxSender
 from bot.storage import Storage
 
@@ -308,13 +309,11 @@ def test_install_wires_limiter_sender_and_hooks(tmp_path: Path) -> None:
     assert isinstance(app.bot.rate_limiter, OutboxRateLimiter)
     assert app.bot.rate_limiter.overall_rate == 30 and app.bot.rate_limiter.outbox_rate == 25
     assert isinstance(extras["outbox"], Outbox) and extras["outbox_sender"].bot is app.bot
-    # The sender starts and stops under the single-sender lock (bot.locks wraps its hooks).
-    assert [h.__module__ for h in extras["post_init"]].count("bot.locks") == 1
-    assert [h.__module__ for h in extras["post_stop"]].count("bot.locks") == 1
+    # The sender starts and stops under the single-sender lock (a GuardedSender in bot.locks).
+    assert isinstance(extras["sender_lock"], GuardedSender)
     assert extras["sender_lock"].lock.name == "outbox-sender"
     quiet = build_application(config, token=TOKEN, outbox_sender=False)
-    hooks = quiet.bot_data["services"].extras.get("post_init", [])
-    assert "bot.outbox" not in [h.__module__ for h in hooks]
+    assert "sender_lock" not in quiet.bot_data["services"].extras
     assert "outbox_sender" in quiet.bot_data["services"].extras
 
 
