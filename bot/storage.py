@@ -3,6 +3,10 @@
 Every table the bot uses is created by a numbered migration in :data:`MIGRATIONS`; the
 database's ``PRAGMA user_version`` records the last one applied, and :class:`Storage`
 applies the missing ones at start-up, each in its own transaction.
+
+Length (over 500 lines): the numbered migrations are kept next to the Storage class that applies
+them, so a table's schema and the code that reads it are read together; the migrations are the
+part to move out (e.g. ``bot/migrations.py``) when the table groups get their own store modules.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ step (see SPEC.md, "Guide file format"). Step bodies use a tiny Markdown subset 
 ```code```, ``- `` bullets) that is converted to Telegram HTML; everything else is escaped.
 
 Pure Python: no telegram imports.
+
+Length (about 500 lines): the guide model, its Markdown subset, the file parser and the content
+checker share the file format's rules; the ``# ---`` sections are the seams to split along.
 """
 
 from __future__ import annotations

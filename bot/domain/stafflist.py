@@ -21,6 +21,10 @@ Pure Python (openpyxl for XLSX, the csv module for CSV); no Telegram, no storage
 Limits: :data:`MAX_BYTES` (2 MB) and :data:`MAX_ROWS` (1,000 people); an XLSX may also unpack
 to at most :data:`MAX_UNPACKED` and have at most :data:`MAX_SHEET_ROWS` rows, blank ones included,
 so a small file cannot make the reader work for long.
+
+Length (over 500 lines): reading, calculating and writing a staff list are one pipeline sharing
+its types (:class:`Sheet`, :class:`StaffResult`, :class:`Labels`); the ``# ---`` sections are
+the seams to split along (reading / calculating / writing) if it grows further.
 """
 
 from __future__ import annotations
