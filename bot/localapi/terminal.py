@@ -14,9 +14,12 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from bot.localapi.server import ChatMessage, LocalBotAPI
+from bot.localapi.model import ChatMessage
+
+if TYPE_CHECKING:
+    from bot.localapi.server import LocalBotAPI
 
 __all__ = ["ButtonNumbers", "format_buttons", "render_message_text", "run_terminal_chat"]
 

@@ -1,0 +1,165 @@
+"""The import rules between the layers (see ARCHITECTURE.md), read from the source with ``ast``.
+
+Every ``import`` counts, also one inside a function (a lazy import still ties two modules
+together); only imports under ``if TYPE_CHECKING:`` are left out (they never run).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BOT = ROOT / "bot"
+
+# Libraries that talk to the outside world: none of them in the domain.
+IO_LIBRARIES = ("telegram", "aiohttp", "httpx", "sqlite3", "sqlite_utils", "jinja2", "babel")
+
+# Import cycles that exist today and are to be removed; each entry says by what work.
+KNOWN_CYCLES: set[frozenset[str]] = {
+    # commands/calc renders a contribution that handlers/stafflist reuses, and the CLI's
+    # staff-list command reuses the chat's texts: goes away with "one renderer" (issue 15).
+    frozenset({"bot.commands.calc", "bot.handlers.stafflist"}),
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES: dict[str, Path] = {_module_name(p): p for p in sorted(BOT.rglob("*.py"))}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    return "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def imported_names(path: Path) -> set[str]:
+    """Every dotted name ``path`` imports (``from a.b import c`` gives ``a.b`` and ``a.b.c``)."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                for other in child.orelse:
+                    visit(other)
+                continue
+            if isinstance(child, ast.Import):
+                found.update(alias.name for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                if child.level:
+                    base = package.split(".")[: len(package.split(".")) - child.level + 1]
+                    module = ".".join(base + ([child.module] if child.module else []))
+                else:
+                    module = child.module or ""
+                found.add(module)
+                found.update(f"{module}.{alias.name}" for alias in child.names)
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return found
+
+
+def _top(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
+def bot_imports(name: str) -> set[str]:
+    """The modules of ``bot`` that module ``name`` imports."""
+    return {m for m in imported_names(MODULES[name]) if m in MODULES and m != name}
+
+
+def import_cycles() -> set[frozenset[str]]:
+    """Strongly connected groups of two or more bot modules (Tarjan)."""
+    graph = {name: bot_imports(name) for name in MODULES}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: set[frozenset[str]] = set()
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.add(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                cycles.add(frozenset(group))
+
+    for v in graph:
+        if v not in index:
+            connect(v)
+    return cycles
+
+
+def _in(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+@pytest.mark.parametrize("name", [m for m in MODULES if _in(m, "bot.domain")])
+def test_domain_is_pure_python(name: str) -> None:
+    """bot/domain imports no I/O library and nothing of bot outside bot/domain."""
+    names = imported_names(MODULES[name])
+    assert not [m for m in names if _top(m) in IO_LIBRARIES], f"{name} does I/O"
+    outside = [m for m in names if _top(m) == "bot" and not _in(m, "bot.domain")]
+    assert not outside, f"{name} imports {outside}"
+
+
+@pytest.mark.parametrize("name", [m for m in MODULES if _in(m, "bot.localapi")])
+def test_local_bot_api_stands_alone(name: str) -> None:
+    """The local Bot API server is a fake Telegram: it knows nothing of the bot it serves."""
+    outside = [
+        m for m in imported_names(MODULES[name]) if _top(m) == "bot" and not _in(m, "bot.localapi")
+    ]
+    assert not outside, f"{name} imports {outside}"
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [
+        ("bot.web", "bot.app"),  # the webhook server is given an Application; it never builds one
+        ("bot.metrics", "bot.outbox"),  # counters are told things; they reach into nothing
+        ("bot.logs", "bot.app"),
+        ("bot.locks", "bot.outbox"),  # the lease guards any start/stop pair
+        ("bot.outbox", "bot.app"),
+        ("bot.storage", "bot.handlers"),
+    ],
+)
+def test_lower_layers_do_not_import_higher_ones(low: str, high: str) -> None:
+    for name in MODULES:
+        if _in(name, low):
+            bad = [m for m in bot_imports(name) if _in(m, high)]
+            assert not bad, f"{name} imports {bad}"
+
+
+def test_no_new_import_cycles() -> None:
+    """No two bot modules import each other (directly or round a loop), apart from the
+    cycles listed in KNOWN_CYCLES, which must still exist (remove an entry once it is gone)."""
+    cycles = import_cycles()
+    assert cycles - KNOWN_CYCLES == set(), f"new import cycles: {cycles - KNOWN_CYCLES}"
+    assert KNOWN_CYCLES - cycles == set(), f"gone, remove from KNOWN_CYCLES: {KNOWN_CYCLES - cycles}"
+
+
+def test_the_checker_sees_imports() -> None:
+    """The rules above are not vacuous: the reader finds known imports, lazy ones included."""
+    assert "bot.outbox.Outbox" in imported_names(MODULES["bot.app"])
+    assert "bot.web" in imported_names(MODULES["bot.commands.run"])  # imported inside a function
+    assert "telegram" in {_top(m) for m in imported_names(MODULES["bot.app"])}
