@@ -20,7 +20,8 @@ from bot.domain.guides import (
 
 FIXTURE = Path(__file__).parent / "data" / "guides_fixture"
 REAL_CONTENT = Path(__file__).resolve().parents[1] / "content"
-GUIDE_IDS = {
+# The first eleven guides; every guide file found in any language is checked below.
+FIRST_GUIDE_IDS = {
     "assist-register",
     "pay-socso",
     "pay-eis",
@@ -307,8 +308,10 @@ def test_real_content_passes_check() -> None:
 
 def test_real_content_has_every_guide_in_every_language() -> None:
     lib = load_guides(REAL_CONTENT)
-    assert set(lib.ids()) == GUIDE_IDS
-    for gid in GUIDE_IDS:
+    on_disk = {p.stem for lang in LANGS for p in (REAL_CONTENT / lang / "guides").glob("*.md")}
+    assert set(lib.ids()) == on_disk
+    assert FIRST_GUIDE_IDS <= on_disk
+    for gid in on_disk:
         for lang in LANGS:
             g = lib.get(gid, lang)
             assert g is not None and g.lang == lang, (gid, lang)
