@@ -30,6 +30,7 @@ from bot.outbox import OutboxRateLimiter
 from bot.outbox import install as install_outbox
 from bot.storage import Storage, lang_from_telegram
 from bot.throttle import Throttle, Verdict
+from bot.transport import make_request
 from bot.web import install_ops
 
 log = logging.getLogger(__name__)
@@ -259,13 +260,18 @@ def build_application(
         .base_url(base_url)
         .base_file_url(file_url)
         .concurrent_updates(processor)
-        .connection_pool_size(HTTP_POOL_SIZE + OUTBOX_WORKERS)
-        .pool_timeout(10)
-        .connect_timeout(API_CONNECT_TIMEOUT)
-        .read_timeout(API_READ_TIMEOUT)
-        .write_timeout(API_WRITE_TIMEOUT)
-        .media_write_timeout(API_MEDIA_WRITE_TIMEOUT)
-        .get_updates_connection_pool_size(2)
+        .request(
+            make_request(
+                config.http_client,
+                connection_pool_size=HTTP_POOL_SIZE + OUTBOX_WORKERS,
+                pool_timeout=10,
+                connect_timeout=API_CONNECT_TIMEOUT,
+                read_timeout=API_READ_TIMEOUT,
+                write_timeout=API_WRITE_TIMEOUT,
+                media_write_timeout=API_MEDIA_WRITE_TIMEOUT,
+            )
+        )
+        .get_updates_request(make_request(config.http_client, connection_pool_size=2))
         .post_init(_post_init)
         .post_stop(_post_stop)
         .rate_limiter(OutboxRateLimiter.for_config(config))
