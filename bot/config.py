@@ -41,7 +41,7 @@ class Config:
     port: int = 8080
     webhook_secret: str | None = field(default=None, repr=False)
     content_dir: Path = CONTENT_DIR
-    outbox_rate: float = 25.0
+    outbox_rate: float = 30.0  # Telegram's free limit; up to 1000 with paid broadcasts
     log_format: str = "text"
     log_salt: str | None = field(default=None, repr=False)
     throttle_burst: int = 20  # per-user flood control: updates a user may send at once ...
@@ -119,7 +119,7 @@ class Config:
             )
 
         outbox_rate = _rate(
-            "OUTBOX_RATE", get("OUTBOX_RATE") or "25", 1000, "messages per second (0-1000]"
+            "OUTBOX_RATE", get("OUTBOX_RATE") or "30", 1000, "messages per second (0-1000]"
         )
 
         log_format = (get("LOG_FORMAT") or "text").lower()
