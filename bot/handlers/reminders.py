@@ -9,7 +9,6 @@ conversation), and on the reminders themselves ``rm:paid:<YYYY-MM>``, ``rm:snooz
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import sqlite3
@@ -47,6 +46,7 @@ from bot.reminders import (
     Worker,
     row_settings,
     send_due,
+    send_due_async,
     tomorrow_at,
 )
 
@@ -396,10 +396,9 @@ async def reminder_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     now = datetime.now(UTC)
     try:
-        if str(svc.storage.path) == ":memory:":  # tests: one connection only
-            count = send_due(svc.storage, outbox, now)
-        else:
-            count = await asyncio.to_thread(_send_due_threaded, svc.storage.path, now, outbox)
+        # On the event loop in small chunks (bot.reminders.send_due_async): a thread would hold
+        # the GIL for most of a big slot and stall interactive replies meanwhile.
+        count = await send_due_async(svc.storage, outbox, now)
     except sqlite3.Error as exc:  # read-only, disk full, locked: logged once per outage
         alarm_for(svc.storage).failure(exc, "enqueuing due reminders")
         return
@@ -411,7 +410,7 @@ async def reminder_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def _send_due_threaded(path: Any, now: datetime, outbox: Any) -> int:
-    """Run send_due on its own connection, so a busy slot never blocks the event loop."""
+    """Run send_due on its own connection (in a thread: for tools; the job uses send_due_async)."""
     from bot.storage import Storage
 
     storage = Storage(path)
