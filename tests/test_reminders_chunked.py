@@ -146,7 +146,7 @@ async def test_send_due_async_equals_send_due_and_gives_the_loop_back(
     other = asyncio.create_task(other_work())
     await asyncio.sleep(0)
     turns = 0
-    got = await send_due_async(b, Outbox(b), now, chunk=4)
+    got = await send_due_async(b, Outbox(b), now, chunk=4, step=0.0, rest=0.0)
     done.set()
     await other
     assert got == expected > 0
