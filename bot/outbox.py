@@ -631,6 +631,12 @@ class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
                     break
                 await asyncio.sleep(delay)
             self._chat_last[chat_id] = self.clock()  # reserve the chat
+        now = self.clock()
+        if not self._interactive and not self._outbox and self.ready_at(outbox) <= now:
+            self.take(now, outbox)  # nobody waiting and a slot free: no queue, no dispatcher turn
+            if chat_id is not None:
+                self._note_chat(chat_id, now)
+            return
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         (self._outbox if outbox else self._interactive).append(fut)
@@ -642,11 +648,13 @@ class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
             self._wake.set()
         await fut
         if chat_id is not None:
-            now = self.clock()
-            self._chat_last[chat_id] = now
-            if len(self._chat_last) > 20000:
-                cutoff = now - self.per_chat_interval
-                self._chat_last = {c: t for c, t in self._chat_last.items() if t > cutoff}
+            self._note_chat(chat_id, self.clock())
+
+    def _note_chat(self, chat_id: Any, now: float) -> None:
+        self._chat_last[chat_id] = now
+        if len(self._chat_last) > 20000:
+            cutoff = now - self.per_chat_interval
+            self._chat_last = {c: t for c, t in self._chat_last.items() if t > cutoff}
 
     async def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
