@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from telegram.ext import (
     ContextTypes,
     TypeHandler,
 )
+from telegram.request import BaseRequest
 
 from bot.config import Config
 from bot.dbhealth import alarm_for
@@ -62,7 +64,23 @@ class BotApplication(Application):
     Built by ``ApplicationBuilder.application_class`` (PTB's documented way to use a subclass).
     ``add_handler`` passes each handler through :func:`bot.logs.name_handler` first, so the log
     line of an update says which feature took it; ``named=False`` for the pre-handler.
+
+    It also owns the HTTP transports it is built with (``transports``): when ``initialize``
+    fails (getMe refused or unreachable), PTB leaves them open, so they are closed here.
     """
+
+    def __init__(self, *, transports: tuple[BaseRequest, ...] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.transports = transports
+
+    async def initialize(self) -> None:
+        try:
+            await super().initialize()
+        except BaseException:
+            for transport in self.transports:  # reopened by the next initialize
+                with contextlib.suppress(Exception):
+                    await transport.shutdown()
+            raise
 
     def add_handler(self, handler: Any, group: int = 0, *, named: bool = True) -> None:
         super().add_handler(name_handler(handler) if named else handler, group)
@@ -295,25 +313,27 @@ def build_application(
         for hook in on_stop:
             await hook(app)
 
+    transports = (
+        make_request(
+            config.http_client,
+            connection_pool_size=HTTP_POOL_SIZE + OUTBOX_WORKERS,
+            pool_timeout=10,
+            connect_timeout=API_CONNECT_TIMEOUT,
+            read_timeout=API_READ_TIMEOUT,
+            write_timeout=API_WRITE_TIMEOUT,
+            media_write_timeout=API_MEDIA_WRITE_TIMEOUT,
+        ),
+        make_request(config.http_client, connection_pool_size=2),  # getUpdates
+    )
     app = (
         ApplicationBuilder()
-        .application_class(BotApplication)
+        .application_class(BotApplication, {"transports": transports})
         .token(token)
         .base_url(base_url)
         .base_file_url(file_url)
         .concurrent_updates(processor)
-        .request(
-            make_request(
-                config.http_client,
-                connection_pool_size=HTTP_POOL_SIZE + OUTBOX_WORKERS,
-                pool_timeout=10,
-                connect_timeout=API_CONNECT_TIMEOUT,
-                read_timeout=API_READ_TIMEOUT,
-                write_timeout=API_WRITE_TIMEOUT,
-                media_write_timeout=API_MEDIA_WRITE_TIMEOUT,
-            )
-        )
-        .get_updates_request(make_request(config.http_client, connection_pool_size=2))
+        .request(transports[0])
+        .get_updates_request(transports[1])
         .post_init(_post_init)
         .post_stop(_post_stop)
         .rate_limiter(OutboxRateLimiter.for_config(config, observer=metrics))

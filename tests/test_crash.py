@@ -29,7 +29,7 @@ from bot.localapi.server import LocalBotAPI
 from bot.storage import Storage
 from tests import procs
 
-WORKERS = 8  # bot.outbox.install's default: the in-flight bound per crash
+WORKERS = 8  # bot.app.OUTBOX_WORKERS: the in-flight bound per crash
 # SIGKILLs per run: 5 in the default suite; bench/crash.py runs the full 20 (CRASH_KILLS=20).
 KILLS = int(os.environ.get("CRASH_KILLS", "5"))
 HANG = 120  # seconds before a wait is declared hung (a guard, not a speed target)
