@@ -281,6 +281,10 @@ async def scripted_session(bot: WebhookHarness) -> Session:
     preview = await server.wait_for_bot_messages(STAFF, 3)
     await bot.press(STAFF, preview[2], "bc:send")
     await server.wait_until(lambda: [m for m in server.bot_messages(USER) if m.copied_from], 10)
+    # The staff member's report comes a moment later: wait for it, so that it does not land
+    # among the answers a test awaits next in the staff chat.
+    report = t("broadcast.report", "en", id=1, delivered=1, unreachable=0, failed=0, cancelled=0)
+    await server.wait_until(lambda: [m for m in server.bot_messages(STAFF) if m.text == report], 10)
 
     # Still waiting in the outbox: a scheduled broadcast and a reminder due tomorrow.
     outbox = bot.app.bot_data["services"].extras["outbox"]
