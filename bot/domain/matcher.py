@@ -23,6 +23,10 @@ How it works
   confident answer (``guide`` set) and "did you mean" suggestions.
 
 Pure Python: no telegram imports.
+
+Length (over 500 lines): about 200 of them are the synonym data (``CONCEPTS``), kept next to the
+analysis that uses it; the ``# ---`` sections (data, analysis, language, index, matcher) are the
+seams to split along, the data first (e.g. into a JSON file beside ``zh_segments.json``).
 """
 
 from __future__ import annotations
