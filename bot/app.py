@@ -106,6 +106,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         max_waiting: int = 4096,
         metrics: Metrics | None = None,
         update_log: UpdateLog | None = None,
+        on_throttled: Callable[[Update, bool], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(max_waiting)  # PTB's own bound: updates waiting or running
         self._running = asyncio.Semaphore(max_running)
@@ -114,8 +115,8 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         self.throttle = throttle
         self.metrics = metrics
         self.update_log = update_log
-        # (update, first drop of the flood) -> answer of a dropped update; set by build_application.
-        self.on_throttled: Callable[[Update, bool], Awaitable[None]] | None = None
+        # (update, first drop of the flood) -> the answer to a dropped update.
+        self.on_throttled = on_throttled
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         if self.metrics is not None:
@@ -304,6 +305,7 @@ def build_application(
         Throttle(config.throttle_burst, config.throttle_rate),
         metrics=metrics,
         update_log=UpdateLog(deployment_salt(token, config.log_salt)),
+        on_throttled=lambda update, notify: _on_throttled(app, update, notify),  # app: below
     )
     async def _post_init(app: Application) -> None:
         for hook in on_start:
@@ -344,7 +346,6 @@ def build_application(
     extras["metrics"] = metrics
     # /help lists the same public commands as Telegram's command menu
     extras["commands"] = [c for feature in FEATURES for c in getattr(feature, "COMMANDS", [])]
-    processor.on_throttled = lambda update, notify: _on_throttled(app, update, notify)
 
     # The outbox and its sender; the sender runs only while this process holds the lease.
     outbox = Outbox(storage)
