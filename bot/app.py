@@ -307,6 +307,7 @@ def build_application(
         update_log=UpdateLog(deployment_salt(token, config.log_salt)),
         on_throttled=lambda update, notify: _on_throttled(app, update, notify),  # app: below
     )
+
     async def _post_init(app: Application) -> None:
         for hook in on_start:
             await hook(app)
@@ -373,7 +374,9 @@ def build_application(
         storage.stop_background_checkpoints()
 
     async def feature_jobs(app: Application) -> None:
-        for hook in extras.get("post_init", []):  # the reminder and broadcast jobs
+        # The reminder and broadcast jobs: their handler modules still put them in
+        # extras["post_init"] on register(); they become entries of on_start with typed Services.
+        for hook in extras.get("post_init", []):
             await hook(app)
 
     async def start_sender(_app: Application) -> None:
