@@ -9,6 +9,7 @@ from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bot.domain.salary import looks_like_salary
+from bot.domain.worker_words import salary_question
 from bot.handlers import guides
 from bot.handlers.common import send_main_menu
 from bot.i18n import t
@@ -22,7 +23,7 @@ async def route_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     text = message.text.strip()
     if not text:
         return
-    if looks_like_salary(text):
+    if looks_like_salary(text) or salary_question(text) is not None:
         calc = (
             importlib.import_module("bot.handlers.calc")
             if importlib.util.find_spec("bot.handlers.calc") is not None

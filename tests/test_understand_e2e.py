@@ -1,0 +1,138 @@
+"""Understanding typed messages, end to end through the local Bot API server (issue 16):
+wages inside questions, small talk, "not sure" / "no guide", yes/no questions, two topics.
+
+Expected amounts come from the domain calculator; expected guides from the guides' own ids.
+The clock is frozen at July 2026 for the calculator.
+"""
+
+from __future__ import annotations
+
+import zlib
+from decimal import Decimal
+
+import pytest
+
+from bot.domain.rates import WorkerType, calculate
+from bot.handlers import calc as calc_handlers
+from bot.i18n import t
+from bot.localapi.server import ChatMessage
+from tests.harness import BotHarness
+from tests.test_calc_e2e import _has_section, assert_breakdown
+
+YEAR, MONTH = 2026, 7
+
+
+@pytest.fixture(autouse=True)
+def frozen_month(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(calc_handlers, "current_month", lambda tz: (YEAR, MONTH))
+
+
+def _labels(message: ChatMessage) -> list[str]:
+    return [b["text"] for b in message.buttons]
+
+
+def _press_label(message: ChatMessage, label: str) -> str:
+    found = [b["callback_data"] for b in message.buttons if b["text"] == label]
+    assert len(found) == 1, (label, _labels(message))
+    return found[0]
+
+
+# --------------------------------------------------------------------------- 1. wages in questions
+
+
+@pytest.mark.parametrize(
+    ("lang", "typed", "wage"),
+    [
+        ("en", "how much is socso for RM3000", "3000"),
+        ("en", "how much socso for 3k", "3000"),
+        ("ms", "gaji RM2,500 berapa perkeso", "2500"),
+        ("zh", "工资3000要交多少", "3000"),
+        ("zh", "3000块要扣多少社险", "3000"),
+    ],
+)
+async def test_wage_question_goes_to_the_calculator(bot: BotHarness, lang: str, typed: str, wage: str) -> None:
+    user = 1600 + zlib.crc32(typed.encode()) % 1000
+    (ask,) = await bot.say(user, typed, lang=lang)
+    assert ask.text.startswith(t("calc.ask_worker", lang)), ask.text
+    assert _labels(ask) == [t(f"calc.pick.{w.value}", lang) for w in WorkerType]
+    await bot.press(user, ask, _press_label(ask, t("calc.pick.employee", lang)))
+    result = await bot.server.wait_for_edit(user, ask.message_id)
+    assert_breakdown(result.text, calculate(Decimal(wage), YEAR, MONTH, WorkerType.EMPLOYEE), lang)
+
+
+@pytest.mark.parametrize(
+    ("lang", "typed", "wage", "age"),
+    [
+        ("en", "salary 4000 age 58", "4000", 58),
+        ("ms", "gaji 3000 umur 60", "3000", 60),
+        ("zh", "60岁员工工资3000", "3000", 60),
+    ],
+)
+async def test_age_is_read_from_the_words(bot: BotHarness, lang: str, typed: str, wage: str, age: int) -> None:
+    user = 1700 + ["en", "ms", "zh"].index(lang)
+    (ask,) = await bot.say(user, typed, lang=lang)
+    assert ask.text.startswith(t("calc.ask_worker", lang)), ask.text
+    await bot.press(user, ask, _press_label(ask, t("calc.pick.employee", lang)))
+    result = await bot.server.wait_for_edit(user, ask.message_id)
+    c = calculate(Decimal(wage), YEAR, MONTH, WorkerType.EMPLOYEE, age=age)
+    assert_breakdown(result.text, c, lang)
+    band = "55" if age < 60 else "60"
+    assert t("calc.btn.age", lang, band=t(f"calc.age.{band}", lang)) in _labels(result)
+    if age >= 60:
+        assert c.eis is None and not _has_section(result.text, t("calc.h.eis", lang))
+
+
+@pytest.mark.parametrize(
+    ("lang", "typed", "wage", "worker"),
+    [
+        ("en", "RM1800 foreign maid", "1800", WorkerType.DOMESTIC_FOREIGN),
+        ("ms", "RM1800 pembantu rumah asing", "1800", WorkerType.DOMESTIC_FOREIGN),
+        ("zh", "外劳工资3000要交多少", "3000", WorkerType.FOREIGN),
+        ("en", "3000 foreign worker", "3000", WorkerType.FOREIGN),
+        ("ms", "gaji 1500 pembantu rumah tempatan", "1500", WorkerType.DOMESTIC_LOCAL),
+    ],
+)
+async def test_worker_type_from_the_words_answers_at_once(
+    bot: BotHarness, lang: str, typed: str, wage: str, worker: WorkerType
+) -> None:
+    user = 1710 + zlib.crc32(typed.encode()) % 1000
+    (result,) = await bot.say(user, typed, lang=lang)
+    c = calculate(Decimal(wage), YEAR, MONTH, worker)
+    assert_breakdown(result.text, c, lang)
+    assert t(f"calc.worker.{worker.value}", lang) in result.text
+    if worker in (WorkerType.FOREIGN, WorkerType.DOMESTIC_FOREIGN):
+        assert c.eis is None and not _has_section(result.text, t("calc.h.eis", lang))
+    assert t("understand.remembered", lang, choices="x").split("x")[0] not in result.text
+
+
+@pytest.mark.parametrize(("lang", "typed"), [("en", "3.5k maid"), ("ms", "RM3500 untuk pembantu rumah saya"), ("zh", "女佣3500")])
+async def test_maid_asks_only_local_or_foreign(bot: BotHarness, lang: str, typed: str) -> None:
+    user = 1720 + ["en", "ms", "zh"].index(lang)
+    (ask,) = await bot.say(user, typed, lang=lang)
+    assert ask.text.startswith(t("calc.ask_worker", lang)), ask.text
+    assert _labels(ask) == [t("calc.pick.domestic-local", lang), t("calc.pick.domestic-foreign", lang)]
+    await bot.press(user, ask, _press_label(ask, t("calc.pick.domestic-foreign", lang)))
+    result = await bot.server.wait_for_edit(user, ask.message_id)
+    assert_breakdown(result.text, calculate(Decimal("3500"), YEAR, MONTH, WorkerType.DOMESTIC_FOREIGN), lang)
+
+
+@pytest.mark.parametrize(("lang", "typed"), [("en", "3000 foreign worker"), ("ms", "3000 pekerja asing"), ("zh", "外劳3000")])
+async def test_remembered_choices_never_override_the_words(bot: BotHarness, lang: str, typed: str) -> None:
+    """A saved 'employee, 55-59' from an earlier answer: the foreign worker gets no EIS, and the
+    age band that is reused is named on the result with a button to change it."""
+    user = 1730 + ["en", "ms", "zh"].index(lang)
+    await bot.say(user, "/start", lang=lang)
+    bot.storage.set_calc_prefs(user, worker_type="employee", age_band="55to59")
+    (result,) = await bot.say(user, typed, lang=lang)
+    c = calculate(Decimal("3000"), YEAR, MONTH, WorkerType.FOREIGN, age=55)
+    assert c.eis is None
+    assert_breakdown(result.text, c, lang)
+    age = t("calc.age.55", lang)
+    assert str(t("understand.remembered", lang, choices=t("understand.age", lang, band=age))) in result.text
+    assert t("calc.btn.age", lang, band=age) in _labels(result)
+    assert t("calc.btn.worker", lang) in _labels(result)
+
+    # A plain salary afterwards reuses the saved worker type too, and says so.
+    (plain,) = await bot.say(user, "2000", lang=lang)
+    assert t("calc.worker.employee", lang) in plain.text
+    assert t("calc.worker.employee", lang) in plain.text.split("ℹ️")[-1]

@@ -1,0 +1,85 @@
+"""Worker type, age and "is this a wage question" read from the words (issue 16)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from bot.domain.rates import WorkerType
+from bot.domain.salary import parse_salary
+from bot.domain.worker_words import read_worker_words, salary_question
+
+
+@pytest.mark.parametrize(
+    ("text", "worker", "choices", "age"),
+    [
+        ("3000 foreign worker", WorkerType.FOREIGN, None, None),
+        ("gaji 2000 pekerja asing", WorkerType.FOREIGN, None, None),
+        ("外劳3000", WorkerType.FOREIGN, None, None),
+        ("外籍员工工资2500", WorkerType.FOREIGN, None, None),
+        ("RM1800 pembantu rumah asing", WorkerType.DOMESTIC_FOREIGN, None, None),
+        ("外佣1800", WorkerType.DOMESTIC_FOREIGN, None, None),
+        ("菲佣1800要交多少", WorkerType.DOMESTIC_FOREIGN, None, None),
+        ("local maid 1200", WorkerType.DOMESTIC_LOCAL, None, None),
+        ("本地女佣1500", WorkerType.DOMESTIC_LOCAL, None, None),
+        ("3.5k maid", None, (WorkerType.DOMESTIC_LOCAL, WorkerType.DOMESTIC_FOREIGN), None),
+        ("帮佣 2000", None, (WorkerType.DOMESTIC_LOCAL, WorkerType.DOMESTIC_FOREIGN), None),
+        ("salary 4000 age 58", None, tuple(WorkerType), 58),
+        ("gaji 3000 umur 60 tahun", None, tuple(WorkerType), 60),
+        ("60岁员工工资3000", None, tuple(WorkerType), 60),
+        ("my staff is 57 years old, pay 2500", None, tuple(WorkerType), 57),
+        ("rm3000 pekerja tempatan berumur 56", WorkerType.EMPLOYEE, None, 56),
+        ("RM3,500", None, tuple(WorkerType), None),
+    ],
+)
+def test_read_worker_words(text: str, worker: WorkerType | None, choices: tuple | None, age: int | None) -> None:
+    w = read_worker_words(text)
+    assert w.worker == worker
+    assert w.choices == (choices if choices is not None else (worker,))
+    assert w.age == age
+
+
+def test_both_foreign_and_local_settles_nothing() -> None:
+    assert read_worker_words("local or foreign maid 1500").worker is None
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [
+        ("how much socso for 3k", "3000"),
+        ("how much is socso for RM3000", "3000"),
+        ("gaji RM2,500 berapa perkeso", "2500"),
+        ("3000块要扣多少社险", "3000"),
+        ("工资3000要交多少", "3000"),
+        ("salary 4000 age 58", "4000"),
+        ("60岁员工工资3000", "3000"),
+        ("RM1800 pembantu rumah asing", "1800"),
+        ("3000 foreign worker", "3000"),
+        ("berapa caruman gaji 1800", "1800"),
+    ],
+)
+def test_salary_question_keeps_one_wage(text: str, amount: str) -> None:
+    rest = salary_question(text)
+    assert rest is not None
+    p = parse_salary(rest)
+    assert p.kind == "ok" and p.amount == Decimal(amount)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what is act 800",
+        "what happens if I pay RM500 late",
+        "deadline 15 march 2026",
+        "call 1-300-22-8000",
+        "socso for 2 maids",
+        "how to register my maid",
+        "socso 1.25% for maid",
+        "how much is the fine, RM10000?",
+        "borang 8a",
+        "",
+    ],
+)
+def test_not_a_salary_question(text: str) -> None:
+    assert salary_question(text) is None
