@@ -136,3 +136,44 @@ async def test_remembered_choices_never_override_the_words(bot: BotHarness, lang
     (plain,) = await bot.say(user, "2000", lang=lang)
     assert t("calc.worker.employee", lang) in plain.text
     assert t("calc.worker.employee", lang) in plain.text.split("ℹ️")[-1]
+
+
+# --------------------------------------------------------------------------- 2. small talk
+
+
+def _unanswered(bot: BotHarness) -> list[str]:
+    return [r["text"] for r in bot.storage.db["unanswered"].rows]
+
+
+@pytest.mark.parametrize(
+    ("user_lang", "typed", "kind", "answer_lang"),
+    [
+        ("en", "hello", "hello", "en"),
+        ("en", "Thanks a lot!", "thanks", "en"),
+        ("en", "who are you?", "who", "en"),
+        ("ms", "terima kasih", "thanks", "ms"),
+        ("ms", "selamat pagi", "hello", "ms"),
+        ("ms", "siapa awak", "who", "ms"),
+        ("zh", "你好", "hello", "zh"),
+        ("zh", "谢谢！", "thanks", "zh"),
+        ("zh", "你是谁", "who", "zh"),
+        ("en", "你好", "hello", "zh"),  # the words' language wins over the user's setting
+        ("ms", "ok", "ok", "ms"),  # "ok" is every language's: the user's
+        ("zh", "👍", "ok", "zh"),
+    ],
+)
+async def test_small_talk_gets_a_friendly_answer_and_the_menu(
+    bot: BotHarness, user_lang: str, typed: str, kind: str, answer_lang: str
+) -> None:
+    user = 1800 + zlib.crc32(typed.encode()) % 1000
+    (answer,) = await bot.say(user, typed, lang=user_lang)
+    assert answer.text.startswith(str(t(f"understand.{kind}", answer_lang))), answer.text
+    assert t("start.menu_prompt", answer_lang) in answer.text
+    assert "menu:calc" in answer.callback_data and "menu:guides" in answer.callback_data
+    assert _unanswered(bot) == []
+
+
+async def test_greeting_with_a_question_is_a_question(bot: BotHarness) -> None:
+    (answer,) = await bot.say(1899, "hi, how do I pay my maid's socso on assist", lang="en")
+    assert not answer.text.startswith(str(t("understand.hello", "en")))
+    assert any(d.startswith("g:domestic-pay:") or d.startswith("ga:domestic-pay:") for d in answer.callback_data)

@@ -1,4 +1,5 @@
-"""Free text: a typed salary goes to the calculator, anything else is a question for the guides."""
+"""Free text: small talk gets a friendly answer, a salary (or a question about one) goes to the
+calculator, anything else is a question for the guides."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bot.domain.salary import looks_like_salary
+from bot.domain.smalltalk import small_talk
 from bot.domain.worker_words import salary_question
 from bot.handlers import guides
 from bot.handlers.common import send_main_menu
-from bot.i18n import t
+from bot.i18n import current_lang, t, use_lang
 
 
 async def route_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -22,6 +24,12 @@ async def route_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     text = message.text.strip()
     if not text:
+        return
+    chat = small_talk(text)
+    if chat is not None:
+        # A short friendly answer and the menu; not a question, so not logged as unanswered.
+        with use_lang(chat.lang or current_lang.get()):
+            await send_main_menu(update, context, intro=t(f"understand.{chat.kind}"))
         return
     if looks_like_salary(text) or salary_question(text) is not None:
         calc = (
