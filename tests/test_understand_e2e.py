@@ -177,3 +177,44 @@ async def test_greeting_with_a_question_is_a_question(bot: BotHarness) -> None:
     (answer,) = await bot.say(1899, "hi, how do I pay my maid's socso on assist", lang="en")
     assert not answer.text.startswith(str(t("understand.hello", "en")))
     assert any(d.startswith("g:domestic-pay:") or d.startswith("ga:domestic-pay:") for d in answer.callback_data)
+
+
+# --------------------------------------------------------------------------- 3. not sure / no guide
+
+HELPLINE = "1-300-22-8000"
+
+
+@pytest.mark.parametrize(
+    ("lang", "typed"),
+    [
+        ("en", "what is the meaning of life"),
+        ("en", "how do i check my epf balance"),
+        ("ms", "bila tarikh akhir hantar borang be lhdn"),
+        ("ms", "macam mana nak semak baki kwsp"),
+        ("zh", "公积金55岁可以全部领出来吗"),
+        ("zh", "个人所得税几时要报"),
+    ],
+)
+async def test_out_of_scope_gets_no_guide_the_helpline_and_is_logged(bot: BotHarness, lang: str, typed: str) -> None:
+    user = 1900 + zlib.crc32(typed.encode()) % 1000
+    (answer,) = await bot.say(user, typed, lang=lang)
+    assert answer.text.startswith(str(t("understand.no_guide", lang))), answer.text
+    assert HELPLINE in answer.text
+    assert not any(d.startswith("g:") for d in answer.callback_data)  # no guide opened or offered
+    assert f"gt:employers:{lang}" in answer.callback_data and "menu:main" in answer.callback_data
+    assert _unanswered(bot) == [typed]
+
+
+@pytest.mark.parametrize(("lang", "typed"), [("en", "maid"), ("ms", "pembantu rumah"), ("zh", "社险")])
+async def test_not_sure_offers_two_or_three_guides(bot: BotHarness, lang: str, typed: str) -> None:
+    user = 1950 + ["en", "ms", "zh"].index(lang)
+    (answer,) = await bot.say(user, typed, lang=lang)
+    assert answer.text == str(t("understand.not_sure", lang))
+    offered = [d for d in answer.callback_data if d.startswith("g:")]
+    assert 2 <= len(offered) <= 3
+    assert all(d.endswith(f":1:{lang}") for d in offered)
+    assert "menu:main" in answer.callback_data
+    # One of them opens its guide's first step.
+    await bot.press(user, answer, offered[0])
+    opened = await bot.server.wait_for_edit(user, answer.message_id)
+    assert f"ga:{offered[0].split(':')[1]}:{lang}" in opened.callback_data

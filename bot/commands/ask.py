@@ -1,7 +1,11 @@
 """``python -m bot ask "TEXT" [--json] [--lang en|ms|zh] [--content DIR]``: match a question.
 
 ``TEXT`` = ``-`` reads one question per line from stdin and answers each, in order. With
-``--json`` each answer is one JSON object per line: ``{"lang", "guide", "score", "suggestions"}``.
+``--json`` each answer is one JSON object per line: ``{"lang", "guide", "confidence", "score",
+"band", "suggestions", "both", "answer"}``; ``guide`` is null when the bot would open no guide
+(``band`` "unsure": it offers ``suggestions``; "none": no guide fits), ``both`` the two guides
+of a two-topic question, ``answer`` the short answer to a yes/no question. ``score`` is the old
+name of ``confidence``.
 """
 
 from __future__ import annotations
@@ -36,15 +40,17 @@ def _readable(m: Match, library: GuideLibrary) -> str:
         return f"{gid} ({g.title})" if g else gid
 
     if m.guide:
-        line = f"[{m.lang}] {title(m.guide)} score={m.score:.2f}"
+        line = f"[{m.lang}] {title(m.guide)} confidence={m.score:.2f}"
         if m.suggestions:
             line += " also: " + ", ".join(m.suggestions)
         return line
-    if m.suggestions:
-        return f"[{m.lang}] unsure (score={m.score:.2f}), did you mean: " + "; ".join(
+    if m.both:
+        return f"[{m.lang}] two topics, both offered: " + "; ".join(title(g) for g in m.both)
+    if m.band == "unsure" and m.suggestions:
+        return f"[{m.lang}] not sure (confidence={m.score:.2f}), offers: " + "; ".join(
             title(g) for g in m.suggestions
         )
-    return f"[{m.lang}] no matching guide"
+    return f"[{m.lang}] no guide (confidence={m.score:.2f})"
 
 
 def run(args: argparse.Namespace) -> int:

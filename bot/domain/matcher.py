@@ -104,7 +104,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "documents": (
         "document", "documents", "docs", "doc", "passport", "pasport", "permit", "work permit",
-        "ic", "mykad", "copy", "salinan", "dokumen", "permit kerja", "文件", "护照", "准证",
+        "ic", "mykad", "copy", "salinan", "dokumen", "permit kerja", "lampiran c", "form", "forms",
+        "borang", "文件", "护照", "准证",
         "工作准证", "证件", "身份证", "资料",
     ),
     "weekend": (
@@ -172,6 +173,33 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
 
 # fmt: on
 
+# Names of other agencies and of topics this bot has no guide for. A question naming one of them
+# is about something else unless it also names SOCSO or EIS; this is one feature of the
+# confidence (see CONFIDENCE_WEIGHTS), not a hard rule.
+# fmt: off
+OTHER_TOPICS: tuple[str, ...] = (
+    "epf", "kwsp", "i-akaun", "iakaun", "lhdn", "irb", "income tax", "cukai pendapatan",
+    "cukai", "tax", "taxes", "e-filing", "efiling", "borang be", "form be", "ea form", "borang ea",
+    "pcb", "mtd", "ssm", "ptptn", "jpn", "immigration",
+    "imigresen", "levy", "levi", "fomema", "hrdf", "hrd corp", "hrdcorp", "sst", "gst", "zakat",
+    "str", "jpj", "road tax", "cukai jalan", "minimum wage", "gaji minimum",
+    "annual leave", "cuti tahunan", "overtime", "lebih masa", "bitcoin", "maybank2u", "duitnow",
+    "mysejahtera", "halal", "jakim", "stamp duty", "duti setem", "weather", "cuaca", "recipe",
+    "resepi", "joke", "lawak", "football", "bola", "poem", "pantun", "song", "lagu", "flight",
+    "mysalam", "bsh", "pinjaman", "loan",
+    # one person's own case: only PERKESO can look it up
+    "my claim", "claim status", "status of my", "my application", "approved", "approve", "lulus",
+    "diluluskan", "status tuntutan", "status permohonan", "permohonan saya", "case number",
+    "nombor kes", "no kes", "my own", "saya sendiri", "penyata", "statement", "批准", "进度",
+    "案件", "我自己", "记录",
+    "公积金", "所得税", "税", "报税", "扣税", "内陆税收局", "移民局", "人头税", "最低工资", "年假", "加班", "比特币", "天气", "笑话", "足球", "诗", "歌", "机票",
+    "油价", "路税", "罚单", "印花税", "清真", "天课", "援助金", "贷款",
+)
+_IC_NUMBER_RE = re.compile(r"\b\d{6}-\d{2}-\d{4}\b")  # a MyKad number: one person's case
+# Words that place a question inside this bot's domain.
+CORE_CONCEPTS = frozenset({"socso", "eis", "assist", "lindung"})
+# fmt: on
+
 STOP_EN = frozenset(
     """a an the to of for in on at by with from and or but if so as is are am was were be been
     being do does did doing done i me my mine we our us you your he she it its they them their
@@ -223,6 +251,23 @@ EN_MARKERS = frozenset(
     registration payment deadline""".split()
 )
 
+# Calibrated confidence: a logistic model over the features of Matcher.features, fitted with
+# bench/tune_confidence.py on tests/data/questions.tsv (label: the best guide is right) and
+# tests/data/out_of_scope.tsv (label: no guide is right). Paste its output here.
+CONFIDENCE_WEIGHTS: dict[str, float] = {
+    "bias": -3.698,
+    "lead": -0.023,
+    "strength": 1.970,
+    "known_share": 1.569,
+    "known_units": -0.578,
+    "core": 2.940,
+    "concepts": 1.344,
+    "other_topic": -2.956,
+    "unknown_units": -1.524,
+}
+OPEN_AT = 0.441  # confidence at or above this: the guide opens
+UNSURE_AT = 0.227  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
+
 FIELD_WEIGHTS = {"title": 1.0, "keywords": 3.0, "summary": 0.5, "steps": 0.7}
 K1 = 1.2
 B = 0.75
@@ -231,9 +276,7 @@ FUZZY_WEIGHT = 0.8
 PAIR_WEIGHT = 0.6
 PAIR_WINDOW = 2
 MAX_QUERY_CHARS = 400  # a question longer than this is cut (keeps matching fast)
-CONFIDENT = 0.5  # Match.score at or above this -> a guide is returned
-MIN_LEAD = 0.025  # lead over the runner-up that makes a multi-word question confident
-MIN_LEAD_ONE_UNIT = 0.5  # ... and a one-word (one-concept) question
+MIN_LEAD_ONE_UNIT = 0.5  # a one-unit question needs this lead over the runner-up to open
 SUGGEST_RATIO = 0.45  # suggestions: raw score at least this fraction of the best
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -538,10 +581,14 @@ class Match:
     """The result of matching one question.
 
     ``lang``: language of the question (or ``user_lang`` when detection is unsure);
-    ``lang_confident``: whether detection was sure; ``guide``: the answer's guide id when the
-    matcher is confident, else None; ``score``: confidence in 0..1 of the best guide, 0.5 being
-    the decision line (see :meth:`Matcher.confidence`; 0 when nothing is plausible); ``suggestions``: up to 3 other plausible guide ids, best first
-    (when ``guide`` is None these are the "did you mean" choices).
+    ``lang_confident``: whether detection was sure; ``guide``: the guide to open, or None when
+    the matcher is not confident enough; ``score``: the calibrated confidence in 0..1 that the
+    best guide answers the question (0 when nothing is plausible; see
+    :meth:`Matcher.confidence`); ``band``: "open" (score >= OPEN_AT: ``guide`` is set),
+    "unsure" (UNSURE_AT <= score < OPEN_AT: ``suggestions`` holds the 2-3 guides to offer) or
+    "none" (no guide fits); ``suggestions``: up to 3 other plausible guide ids, best first;
+    ``both``: two guides for a question about two things (``guide`` is then None);
+    ``answer``: the short answer the guide gives to this yes/no question, if it has one.
     """
 
     lang: str
@@ -550,22 +597,73 @@ class Match:
     score: float
     suggestions: tuple[str, ...] = ()
     ranked: tuple[tuple[str, float], ...] = field(default=(), repr=False, compare=False)
+    band: str = "none"
+    both: tuple[str, ...] = ()
+    answer: str | None = None
+
+    @property
+    def confidence(self) -> float:
+        return self.score
 
     def as_dict(self) -> dict[str, object]:
-        """The JSON shape of the CLI: lang, guide, score, suggestions."""
+        """The JSON shape of the CLI: lang, guide, confidence (and score, its old name), band,
+        suggestions, both, answer."""
         return {
             "lang": self.lang,
             "guide": self.guide,
+            "confidence": round(self.score, 4),
             "score": round(self.score, 4),
+            "band": self.band,
             "suggestions": list(self.suggestions),
+            "both": list(self.both),
+            "answer": self.answer,
         }
+
+
+@dataclass
+class _Evidence:
+    """What one question gave the ranking: the material of the confidence features."""
+
+    lang: str
+    lang_confident: bool
+    ranked: list[tuple[str, float]]
+    plausible: bool
+    content: set[str]  # the question's units (concepts and stemmed words), no stop words/digits
+    known: set[str]  # ... of which the guides know these
+    concepts: set[str]
+    other_topic: bool
+
+
+@lru_cache(maxsize=1)
+def _other_topic_patterns() -> tuple[tuple[re.Pattern[str] | None, str], ...]:
+    out: list[tuple[re.Pattern[str] | None, str]] = []
+    for form in OTHER_TOPICS:
+        f = normalize(form)
+        if _CJK_RE.search(f):
+            out.append((None, f))
+        else:
+            words = re.findall(r"[a-z0-9]+", f)
+            pat = re.compile(r"(?<![a-z0-9])" + r"[^a-z0-9]*".join(words) + r"(?![a-z0-9])")
+            out.append((pat, words[0]))
+    return tuple(out)
+
+
+def names_other_topic(text: str) -> bool:
+    """Whether normalized ``text`` names another agency or a topic without a guide."""
+    if _IC_NUMBER_RE.search(text):
+        return True
+    for pat, form in _other_topic_patterns():
+        if form in text and (pat is None or pat.search(text)):
+            return True
+    return False
 
 
 class Matcher:
     """Question -> guide matcher. Build once with :meth:`build`, then call :meth:`match`."""
 
-    def __init__(self, indexes: dict[str, _Index]) -> None:
+    def __init__(self, indexes: dict[str, _Index], library: GuideLibrary | None = None) -> None:
         self._indexes = indexes
+        self._library = library
         vocab: set[str] = set()
         for idx in indexes.values():
             vocab.update(t for t in idx.vocab if not t.startswith("~") and not _CJK_RE.search(t))
@@ -583,7 +681,7 @@ class Matcher:
             for lang in LANGS
             if library.in_lang(lang)
         }
-        return cls(indexes)
+        return cls(indexes, library)
 
     def _fuzzy_uncached(self, word: str) -> str | None:
         if len(word) < 4 or word.isdigit():
@@ -592,9 +690,10 @@ class Matcher:
         hit = process.extractOne(word, self._vocab, scorer=fuzz.ratio, score_cutoff=cutoff)
         return hit[0] if hit else None
 
-    def _query(self, text: str, lang: str) -> tuple[dict[str, float], set[str]]:
+    def _query(self, text: str, lang: str) -> tuple[dict[str, float], list[str]]:
         """Query term weights for the index in ``lang`` (words, typo fixes, concepts, pairs)
-        and the distinct units (concepts or words) of the question that the guides know."""
+        and the question's units (concepts or stemmed words, stop words left out; for Chinese
+        the whole jieba words, not the pieces jieba's search mode adds)."""
         norm = normalize(text)
         stem = _STEMMERS.get(lang, _stem_en)
         weights: dict[str, float] = {}
@@ -616,13 +715,15 @@ class Matcher:
         for c in concepts_in(norm):
             weights["~" + c] = 1.0
         units = _units(fixed_words, stem)
+        cjk = [w for w in fixed_words if _CJK_RE.match(w)]
+        own = [w for w in fixed_words if not any(w != o and w in o for o in cjk)]
+        whole = [u for u in _units(own, stem) if u in units]
         for pair in pair_terms(units):
             weights[pair] = PAIR_WEIGHT
-        known = {u for u in units if u.startswith("~") or u in self._all_terms}
-        return weights, known
+        return weights, whole
 
-    def match(self, text: str, user_lang: str | None = None) -> Match:
-        """Match ``text``; see :class:`Match` for the fields."""
+    def evidence(self, text: str, user_lang: str | None = None) -> _Evidence:
+        """Rank the guides for ``text`` and collect what the confidence is computed from."""
         text = text[:MAX_QUERY_CHARS]
         guess, confident = detect_lang(text)
         lang = guess if confident or not user_lang else user_lang
@@ -630,38 +731,80 @@ class Matcher:
             lang = "en" if "en" in self._indexes else next(iter(self._indexes))
         total: dict[str, float] = {}
         plausible = False
+        content: set[str] = set()
         known: set[str] = set()
         for idx_lang, idx in self._indexes.items():
             query, units = self._query(text, idx_lang)
-            known |= units
+            if idx_lang == lang:
+                content = {u for u in units if not u.isdigit()}
+                known = {u for u in content if u.startswith("~") or u in self._all_terms}
             if any(t in idx.anchors for t in query):
                 plausible = True
             w = 1.0 if idx_lang == lang else CROSS_WEIGHT
             for gid, s in idx.scores(query).items():
                 total[gid] = total.get(gid, 0.0) + w * s
-        if not plausible or not total:
-            return Match(lang, confident, None, 0.0, ())
         ranked = sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
-        best_id, s1 = ranked[0]
-        s2 = ranked[1][1] if len(ranked) > 1 else 0.0
-        score = self.confidence(s1, s2, len(known))
-        others = [gid for gid, s in ranked[1:] if s >= SUGGEST_RATIO * s1]
-        if score >= CONFIDENT:
-            return Match(lang, confident, best_id, score, tuple(others[:3]), tuple(ranked))
-        suggestions = [best_id, *others][:3]
-        return Match(lang, confident, None, score, tuple(suggestions), tuple(ranked))
+        norm = normalize(text)
+        return _Evidence(
+            lang, confident, ranked, plausible and bool(ranked), content, known,
+            concepts_in(norm), names_other_topic(norm),
+        )
 
     @staticmethod
-    def confidence(s1: float, s2: float, units: int) -> float:
-        """Confidence in 0..1 that the best guide is the answer; 0.5 is the decision line.
+    def features(ev: _Evidence) -> dict[str, float]:
+        """The confidence features of a ranking (names as in CONFIDENCE_WEIGHTS)."""
+        s1 = ev.ranked[0][1] if ev.ranked else 0.0
+        s2 = ev.ranked[1][1] if len(ev.ranked) > 1 else 0.0
+        n_content = max(1, len(ev.content))
+        return {
+            "lead": (s1 - s2) / s1 if s1 > 0 else 0.0,
+            "strength": math.log1p(s1) / 4.0,
+            "known_share": len(ev.known) / n_content,
+            "known_units": min(len(ev.known), 4) / 4.0,
+            "core": 1.0 if ev.concepts & CORE_CONCEPTS else 0.0,
+            "concepts": min(len(ev.concepts), 3) / 3.0,
+            "other_topic": 1.0 if ev.other_topic else 0.0,
+            "unknown_units": min(len(ev.content - ev.known), 4) / 4.0,
+        }
 
-        ``lead`` = (s1 - s2) / s1 is how far the best guide's score is ahead of the runner-up.
-        A question with two or more known units ("pay socso maid") needs a lead of
-        ``MIN_LEAD`` to reach 0.5; a one-unit question ("socso") is inherently ambiguous and
-        needs ``MIN_LEAD_ONE_UNIT``. confidence = lead / (lead + required).
-        """
-        if s1 <= 0:
+    @staticmethod
+    def confidence(features: dict[str, float], weights: dict[str, float] | None = None) -> float:
+        """The calibrated probability that the best guide answers the question: a logistic
+        model over ``features`` (weights fitted by bench/tune_confidence.py)."""
+        w = CONFIDENCE_WEIGHTS if weights is None else weights
+        z = w["bias"] + sum(w[name] * value for name, value in features.items())
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    @classmethod
+    def calibrated(cls, ev: _Evidence, weights: dict[str, float] | None = None) -> float:
+        """The confidence of a ranking. One rule on top of the model: a question of one unit
+        ("socso", "maid") that several guides share equally is at most "not sure"."""
+        if not ev.plausible:
             return 0.0
-        lead = (s1 - s2) / s1
-        required = MIN_LEAD if units >= 2 else MIN_LEAD_ONE_UNIT
-        return lead / (lead + required) if lead > 0 else 0.0
+        f = cls.features(ev)
+        score = cls.confidence(f, weights)
+        units = ev.known | {"~" + c for c in ev.concepts}
+        if len(units) <= 1 and f["lead"] < MIN_LEAD_ONE_UNIT:
+            score = min(score, (OPEN_AT + UNSURE_AT) / 2)
+        return score
+
+    def match(self, text: str, user_lang: str | None = None) -> Match:
+        """Match ``text``; see :class:`Match` for the fields."""
+        ev = self.evidence(text, user_lang)
+        if not ev.plausible:
+            return Match(ev.lang, ev.lang_confident, None, 0.0, ())
+        ranked = ev.ranked
+        best_id, s1 = ranked[0]
+        score = self.calibrated(ev)
+        others = [gid for gid, s in ranked[1:] if s >= SUGGEST_RATIO * s1]
+        if score >= OPEN_AT:
+            return Match(
+                ev.lang, ev.lang_confident, best_id, score, tuple(others[:3]), tuple(ranked), "open"
+            )
+        if score >= UNSURE_AT:
+            # "Not sure": offer 2-3 guides, the runner-up even when it is far behind.
+            offer = [best_id, *others][:3]
+            if len(offer) < 2 and len(ranked) > 1:
+                offer.append(ranked[1][0])
+            return Match(ev.lang, ev.lang_confident, None, score, tuple(offer), tuple(ranked), "unsure")
+        return Match(ev.lang, ev.lang_confident, None, score, (), tuple(ranked), "none")
