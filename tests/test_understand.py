@@ -3,6 +3,7 @@ reports, asserted per language, plus the domain rules behind them."""
 
 from __future__ import annotations
 
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -10,8 +11,16 @@ import pytest
 
 from bench.ask import read_out_of_scope, read_questions
 from bot.config import CONTENT_DIR
-from bot.domain.guides import load_guides
-from bot.domain.matcher import OPEN_AT, UNSURE_AT, Match, Matcher, names_other_topic, normalize
+from bot.domain.guides import check_content, load_guides
+from bot.domain.matcher import (
+    OPEN_AT,
+    UNSURE_AT,
+    Match,
+    Matcher,
+    is_yes_no,
+    names_other_topic,
+    normalize,
+)
 
 DATA = Path(__file__).parent / "data"
 
@@ -78,3 +87,68 @@ def test_naming_another_agency_lowers_the_confidence(matcher: Matcher) -> None:
 )
 def test_names_other_topic(text: str, other: bool) -> None:
     assert names_other_topic(normalize(text)) is other
+
+
+@pytest.mark.parametrize(
+    ("text", "yes_no"),
+    [
+        ("do foreign workers pay eis", True),
+        ("is socso compulsory for my maid", True),
+        ("must I register my helper", True),
+        ("pembantu rumah asing kena bayar SIP ke?", True),
+        ("perlukah saya daftar pembantu rumah", True),
+        ("wajib daftar perkeso?", True),
+        ("外佣要交EIS吗", True),
+        ("需要交吗", True),
+        ("要不要为女佣买社险", True),
+        ("how to pay socso", False),
+        ("macam mana nak bayar caruman", False),
+        ("bagaimanakah cara bayar", False),
+        ("berapakah kadar caruman", False),
+        ("外佣社险怎么付", False),
+        ("can i pay my helper socso in advance", False),  # possible, not required
+        ("可以一次缴24个月吗", False),
+    ],
+)
+def test_is_yes_no(text: str, yes_no: bool) -> None:
+    assert is_yes_no(text) is yes_no
+
+
+def test_short_answers_only_for_their_case(matcher: Matcher) -> None:
+    foreign = matcher.match("do foreign workers need to pay eis")
+    assert foreign.guide == "eis-not-eligible" and foreign.answer and foreign.answer.startswith("No")
+    local = matcher.match("do I need to pay eis for my local maid")
+    assert local.guide == "domestic-coverage" and "0.2%" in (local.answer or "")
+    how = matcher.match("how to pay eis by text file")
+    assert how.guide == "pay-eis" and how.answer is None
+    other = matcher.match("do foreign workers pay epf")  # another agency: no SOCSO/EIS answer
+    assert other.answer is None
+
+
+def test_every_language_has_the_same_answers() -> None:
+    lib = load_guides(CONTENT_DIR)
+    for gid in ("eis-not-eligible", "domestic-coverage", "payment-deadlines"):
+        shapes = {
+            lang: [(a.when, a.unless, a.yesno) for a in lib.get(gid, lang).answers] for lang in ("en", "ms", "zh")
+        }
+        assert shapes["en"] and shapes["en"] == shapes["ms"] == shapes["zh"], gid
+        for lang in ("en", "ms", "zh"):
+            assert all(a.text and len(a.text) <= 300 for a in lib.get(gid, lang).answers)
+
+
+def _copy_content(tmp_path: Path) -> Path:
+    dest = tmp_path / "content"
+    shutil.copytree(CONTENT_DIR, dest, ignore=shutil.ignore_patterns("*.po", "templates"))
+    return dest
+
+
+def test_check_content_reports_bad_answers(tmp_path: Path) -> None:
+    content = _copy_content(tmp_path)
+    path = content / "ms" / "guides" / "payment-deadlines.md"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace('when = ["cantpay"]', 'when = ["cantpay", "nosuchconcept"]', 1)
+    path.write_text(text, encoding="utf-8")
+    problems = check_content(content)
+    assert any("payment-deadlines.md: answers #1 when has unknown concepts ['nosuchconcept']" in p for p in problems)
+    assert any("ms/guides/payment-deadlines.md: answers (when/unless/yesno) differ" in p for p in problems)
+    assert check_content(_copy_content(tmp_path / "fresh")) == []

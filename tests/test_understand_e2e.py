@@ -11,7 +11,10 @@ import zlib
 from decimal import Decimal
 
 import pytest
+from markupsafe import escape
 
+from bot.config import CONTENT_DIR
+from bot.domain.guides import load_guides
 from bot.domain.rates import WorkerType, calculate
 from bot.handlers import calc as calc_handlers
 from bot.i18n import t
@@ -218,3 +221,47 @@ async def test_not_sure_offers_two_or_three_guides(bot: BotHarness, lang: str, t
     await bot.press(user, answer, offered[0])
     opened = await bot.server.wait_for_edit(user, answer.message_id)
     assert f"ga:{offered[0].split(':')[1]}:{lang}" in opened.callback_data
+
+
+# --------------------------------------------------------------------------- 4. yes/no questions
+
+LIB = load_guides(CONTENT_DIR)
+
+
+def _answer_text(gid: str, lang: str, when: set[str]) -> str:
+    guide = LIB.get(gid, lang)
+    assert guide is not None
+    (answer,) = [a for a in guide.answers if set(a.when) == when]
+    return answer.text
+
+
+@pytest.mark.parametrize(
+    ("lang", "typed", "gid", "when"),
+    [
+        ("en", "do foreign workers pay eis?", "eis-not-eligible", {"foreign", "eis"}),
+        ("ms", "pembantu rumah asing kena bayar SIP ke?", "eis-not-eligible", {"foreign", "eis"}),
+        ("zh", "外佣要交EIS吗", "eis-not-eligible", {"foreign", "eis"}),
+        ("en", "is socso compulsory for my maid", "domestic-coverage", {"maid", "socso"}),
+        ("ms", "wajib ke daftar perkeso untuk pembantu rumah", "domestic-coverage", {"maid", "socso"}),
+        ("zh", "女佣一定要买社险吗", "domestic-coverage", {"maid", "socso"}),
+        ("en", "why can't I pay this month's contribution yet", "payment-deadlines", {"cantpay"}),
+        ("ms", "kenapa tak boleh bayar caruman bulan ini lagi", "payment-deadlines", {"cantpay"}),
+        ("zh", "为什么这个月的缴纳金还不能付", "payment-deadlines", {"cantpay"}),
+    ],
+)
+async def test_yes_no_question_opens_the_guide_with_the_short_answer_first(
+    bot: BotHarness, lang: str, typed: str, gid: str, when: set[str]
+) -> None:
+    user = 2000 + zlib.crc32(typed.encode()) % 1000
+    (answer,) = await bot.say(user, typed, lang=lang)
+    short = _answer_text(gid, lang, when)
+    assert answer.text.startswith(f"<b>{escape(short)}</b>\n\n"), answer.text
+    assert f"ga:{gid}:{lang}" in answer.callback_data  # the guide's first step follows
+    assert f"g:{gid}:2:{lang}" in answer.callback_data
+    assert _unanswered(bot) == []
+
+
+async def test_a_how_to_question_gets_no_short_answer(bot: BotHarness) -> None:
+    (answer,) = await bot.say(2999, "how to pay socso for my maid", lang="en")
+    assert "ga:domestic-pay:en" in answer.callback_data
+    assert not answer.text.startswith("<b>Yes") and not answer.text.startswith("<b>No")

@@ -39,7 +39,7 @@ from rapidfuzz import fuzz, process
 
 from bot.domain.guides import LANGS, Guide, GuideLibrary
 
-__all__ = ["CONCEPTS", "Match", "Matcher", "analyze", "detect_lang"]
+__all__ = ["CONCEPTS", "Match", "Matcher", "analyze", "detect_lang", "is_yes_no"]
 
 # --------------------------------------------------------------------------- data
 
@@ -164,6 +164,17 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "foreign": (
         "foreign", "foreigner", "foreign worker", "asing", "pekerja asing", "indonesian",
         "filipino", "filipina", "philippine", "bangladeshi", "外劳", "外籍", "外国",
+        "外佣", "外傭", "菲佣", "印佣", "fdh", "fdw",
+    ),
+    "cantpay": (
+        "can't pay", "cant pay", "cannot pay", "unable to pay", "not able to pay", "can not pay",
+        "can't make payment", "cannot make payment", "not open yet", "not yet open",
+        "can't i pay", "cant i pay", "cannot i pay", "can't we pay", "cannot we pay",
+        "not allowed to pay", "pay yet", "pay it yet",
+        "tak boleh bayar", "tidak boleh bayar", "x boleh bayar", "tak dapat bayar",
+        "tidak dapat bayar", "tak boleh buat bayaran", "belum boleh bayar", "belum dibuka",
+        "不能付", "不能缴", "付不了", "缴不了", "无法付", "无法缴", "不能交", "交不了", "还不能",
+        "不给付", "不让付", "付不到",
     ),
     "age": (
         "age", "old", "umur", "usia", "60", "57", "55", "18", "warga emas", "pencen", "retire",
@@ -265,6 +276,7 @@ CONFIDENCE_WEIGHTS: dict[str, float] = {
     "other_topic": -2.956,
     "unknown_units": -1.524,
 }
+FALLBACK_ANSWER_LANG = "en"  # the guide language whose [[answers]] rules are read
 OPEN_AT = 0.441  # confidence at or above this: the guide opens
 UNSURE_AT = 0.227  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
 
@@ -464,6 +476,33 @@ def analyze_pairs(text: str, lang: str) -> list[str]:
     _init_jieba()
     stem = _STEMMERS.get(lang, _stem_en)
     return pair_terms(_units(_raw_words(normalize(text)), stem))
+
+
+# --------------------------------------------------------------------------- question form
+
+_YESNO_RE = re.compile(
+    # English: a question opening with an auxiliary, or "do I need", "compulsory", "or not"
+    r"^\W*(?:do|does|did|is|are|am|was|were|must|should|shall|will|would|have|has|need)\b"
+    r"|\b(?:do (?:i|we|you) (?:need|have) to|is it (?:compulsory|mandatory|required|necessary)"
+    r"|or not|compulsory|mandatory|required|obligatory|must|need to|have to)\b"
+    # Malay: "... ke?", "perlukah", "adakah", "kena ke", "wajib", "ke tak"
+    r"|\badakah\b|\b\w+\s+(?:ke|kah)\W*$|\b\w+(?<!mana)(?<!apa)(?<!bila)(?<!napa)kah\b"
+    r"|\b(?:perlu|kena|wajib|mesti|patut|payah)\s*(?:ke|kah)\b"
+    r"|\b(?:ke|atau)\s+(?:tak|tidak|x|tk)\b|\bwajib\b"
+    # Chinese: "...吗", "要不要", "是否", "必须"
+    r"|[吗嘛么][\W]*$|要不要|需不需要|是否|是不是|有没有|必须|一定要|用不用|需要.*吗"
+)
+# "Can I ...?" asks what is possible, not what is required: no yes/no answer of a guide fits.
+_CAN_RE = re.compile(r"\b(?:can|could|may|boleh|bole|leh|blh)\b|可以|可不可以|能不能|能否|能")
+
+
+def is_yes_no(text: str) -> bool:
+    """Whether ``text`` asks a yes/no "is it so / do I need to" question (en, ms, zh); a
+    "can I ...?" question is not one (its answer is rarely a plain yes or no)."""
+    norm = normalize(text).strip()
+    if _CAN_RE.search(norm) and not re.search(r"\b(?:must|need|wajib|kena|perlu)\b|必须|需要|一定", norm):
+        return False
+    return bool(_YESNO_RE.search(norm))
 
 
 # --------------------------------------------------------------------------- language
@@ -775,6 +814,39 @@ class Matcher:
         z = w["bias"] + sum(w[name] * value for name, value in features.items())
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
+    def _short_answer(self, text: str, ev: _Evidence) -> tuple[str, str] | None:
+        """(guide id, short answer) of the guide answer that fits the question best: every
+        ``when`` concept in the question, no ``unless`` concept, a yes/no question if the
+        answer wants one; most concepts first, then the better ranked guide. None if none fits
+        or the question names another agency."""
+        if self._library is None or ev.other_topic:
+            return None
+        yes_no: bool | None = None
+        rank = {gid: i for i, (gid, _) in enumerate(ev.ranked)}
+        best: tuple[int, int, str, int] | None = None
+        for gid in self._library.ids():
+            guide = self._library.get(gid, FALLBACK_ANSWER_LANG)
+            if guide is None:
+                continue
+            for i, ans in enumerate(guide.answers):
+                if not set(ans.when) <= ev.concepts or set(ans.unless) & ev.concepts:
+                    continue
+                if ans.yesno:
+                    yes_no = is_yes_no(text) if yes_no is None else yes_no
+                    if not yes_no:
+                        continue
+                key = (-len(ans.when), rank.get(gid, len(rank)), gid, i)
+                if best is None or key < best:
+                    best = key
+        if best is None:
+            return None
+        _, _, gid, i = best
+        local = self._library.get(gid, ev.lang)
+        answers = local.answers if local is not None and len(local.answers) > i else ()
+        if not answers:
+            return None
+        return gid, answers[i].text
+
     @classmethod
     def calibrated(cls, ev: _Evidence, weights: dict[str, float] | None = None) -> float:
         """The confidence of a ranking. One rule on top of the model: a question of one unit
@@ -796,6 +868,14 @@ class Matcher:
         ranked = ev.ranked
         best_id, s1 = ranked[0]
         score = self.calibrated(ev)
+        found = self._short_answer(text, ev)
+        if found is not None:
+            gid, answer = found
+            others = [g for g, s in ranked if g != gid and s >= SUGGEST_RATIO * s1]
+            return Match(
+                ev.lang, ev.lang_confident, gid, max(score, OPEN_AT), tuple(others[:3]),
+                tuple(ranked), "open", answer=answer,
+            )
         others = [gid for gid, s in ranked[1:] if s >= SUGGEST_RATIO * s1]
         if score >= OPEN_AT:
             return Match(
