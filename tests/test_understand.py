@@ -20,6 +20,7 @@ from bot.domain.matcher import (
     is_yes_no,
     names_other_topic,
     normalize,
+    two_topics,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -152,3 +153,30 @@ def test_check_content_reports_bad_answers(tmp_path: Path) -> None:
     assert any("payment-deadlines.md: answers #1 when has unknown concepts ['nosuchconcept']" in p for p in problems)
     assert any("ms/guides/payment-deadlines.md: answers (when/unless/yesno) differ" in p for p in problems)
     assert check_content(_copy_content(tmp_path / "fresh")) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "pair"),
+    [
+        ("How to pay SOCSO and EIS on ASSIST", ("socso", "eis")),
+        ("macam mana bayar perkeso dan sip di assist", ("socso", "eis")),
+        ("怎么在ASSIST缴社险和就业保险", ("socso", "eis")),
+        ("how to register and pay for my maid", ("register", "pay")),
+        ("cara daftar dan bayar caruman pembantu rumah", ("register", "pay")),
+        ("女佣怎么注册和缴费", ("register", "pay")),
+        ("how to pay socso for my maid", None),
+        ("socso and socso", None),
+        ("salt and pepper", None),
+    ],
+)
+def test_two_topics(text: str, pair: tuple[str, str] | None) -> None:
+    assert two_topics(text) == pair
+
+
+def test_two_topics_match(matcher: Matcher) -> None:
+    both = matcher.match("How to pay SOCSO and EIS on ASSIST")
+    assert both.guide is None and both.both == ("pay-socso", "pay-eis")
+    one = matcher.match("SOCSO and EIS payment deadline")  # a guide about both
+    assert one.guide == "payment-deadlines" and one.both == ()
+    rates = matcher.match("socso and eis contribution rates")
+    assert rates.guide == "contribution-rates"

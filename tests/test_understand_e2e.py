@@ -265,3 +265,36 @@ async def test_a_how_to_question_gets_no_short_answer(bot: BotHarness) -> None:
     (answer,) = await bot.say(2999, "how to pay socso for my maid", lang="en")
     assert "ga:domestic-pay:en" in answer.callback_data
     assert not answer.text.startswith("<b>Yes") and not answer.text.startswith("<b>No")
+
+
+# --------------------------------------------------------------------------- 5. two topics
+
+
+@pytest.mark.parametrize(
+    ("lang", "typed", "offered"),
+    [
+        ("en", "How to pay SOCSO and EIS on ASSIST", ["pay-socso", "pay-eis"]),
+        ("ms", "macam mana bayar perkeso dan sip di assist", ["pay-socso", "pay-eis"]),
+        ("zh", "怎么在ASSIST缴社险和就业保险", ["pay-socso", "pay-eis"]),
+        ("en", "how to register and pay for my maid", ["domestic-register", "domestic-pay"]),
+        ("ms", "cara daftar dan bayar caruman pembantu rumah", ["domestic-register", "domestic-pay"]),
+        ("zh", "女佣怎么注册和缴费", ["domestic-register", "domestic-pay"]),
+    ],
+)
+async def test_two_topics_offer_both_guides(bot: BotHarness, lang: str, typed: str, offered: list[str]) -> None:
+    user = 3000 + zlib.crc32(typed.encode()) % 1000
+    (answer,) = await bot.say(user, typed, lang=lang)
+    assert answer.text == str(t("understand.two_topics", lang))
+    assert [d for d in answer.callback_data if d.startswith("g:")] == [f"g:{g}:1:{lang}" for g in offered]
+    assert _labels(answer)[:2] == [LIB.get(g, lang).title for g in offered]
+    assert _unanswered(bot) == []
+
+
+@pytest.mark.parametrize(
+    ("lang", "typed"),
+    [("en", "SOCSO and EIS payment deadline"), ("ms", "tarikh akhir bayar perkeso dan sip"), ("zh", "社险和就业保险的截止日期")],
+)
+async def test_two_topics_open_the_guide_about_both(bot: BotHarness, lang: str, typed: str) -> None:
+    user = 3100 + ["en", "ms", "zh"].index(lang)
+    (answer,) = await bot.say(user, typed, lang=lang)
+    assert f"ga:payment-deadlines:{lang}" in answer.callback_data

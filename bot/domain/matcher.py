@@ -39,7 +39,7 @@ from rapidfuzz import fuzz, process
 
 from bot.domain.guides import LANGS, Guide, GuideLibrary
 
-__all__ = ["CONCEPTS", "Match", "Matcher", "analyze", "detect_lang", "is_yes_no"]
+__all__ = ["CONCEPTS", "Match", "Matcher", "analyze", "detect_lang", "is_yes_no", "two_topics"]
 
 # --------------------------------------------------------------------------- data
 
@@ -290,6 +290,9 @@ PAIR_WINDOW = 2
 MAX_QUERY_CHARS = 400  # a question longer than this is cut (keeps matching fast)
 MIN_LEAD_ONE_UNIT = 0.5  # a one-unit question needs this lead over the runner-up to open
 SUGGEST_RATIO = 0.45  # suggestions: raw score at least this fraction of the best
+BOTH_RATIO = 0.3  # a two-topic question's guides: raw score at least this share of the best
+# Concepts a guide title may name without narrowing what it is about.
+GENERIC_CONCEPTS = frozenset({"pay", "worker", "employer", "assist", "must", "maid"})
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{_CJK}]")
@@ -505,6 +508,49 @@ def is_yes_no(text: str) -> bool:
     return bool(_YESNO_RE.search(norm))
 
 
+# --------------------------------------------------------------------------- two topics
+
+# "A and B": the concepts a question may ask about two of at once.
+PAIR_CONCEPTS = ("socso", "eis", "lindung", "register", "pay", "deadline", "rate", "contact", "password")
+_AND_RE = re.compile(r"\s(?:and|dan|serta|&|\+|n)\s|&|\+|以及|和|及|与|跟|、")
+
+
+def _concept_positions(text: str) -> dict[str, tuple[int, int]]:
+    """Each concept found in normalized ``text``: (first start, last end) of its forms."""
+    spans: dict[str, tuple[int, int]] = {}
+    for concept, pat, form in _concept_patterns():
+        hits = (
+            [(m.start(), m.end()) for m in pat.finditer(text)]
+            if pat is not None
+            else [(m.start(), m.end()) for m in re.finditer(re.escape(form), text)]
+        )
+        for start, end in hits:
+            first, last = spans.get(concept, (start, end))
+            spans[concept] = (min(first, start), max(last, end))
+    return spans
+
+
+def two_topics(text: str) -> tuple[str, str] | None:
+    """The two concepts a question joins with "and" ("SOCSO and EIS", "daftar dan bayar",
+    "注册和缴费"), or None: the concept ending nearest before an "and" and the one starting
+    nearest after it, each named on its own side only."""
+    norm = normalize(text)
+    joins = list(_AND_RE.finditer(norm))
+    if not joins:
+        return None
+    spans = {c: v for c, v in _concept_positions(norm).items() if c in PAIR_CONCEPTS}
+    for j in joins:
+        before = [(end, c) for c, (start, end) in spans.items() if end <= j.start() and start < j.start()]
+        after = [(start, c) for c, (start, end) in spans.items() if start >= j.end()]
+        left = {c for _, c in before}
+        right = {c for _, c in after}
+        before = [(e, c) for e, c in before if c not in right]
+        after = [(st, c) for st, c in after if c not in left]
+        if before and after:
+            return max(before)[1], min(after)[1]
+    return None
+
+
 # --------------------------------------------------------------------------- language
 
 
@@ -710,6 +756,12 @@ class Matcher:
         self._all_terms = frozenset().union(*(idx.vocab for idx in indexes.values()))
         self._vocab = sorted(vocab)
         self._fuzzy = lru_cache(maxsize=4096)(self._fuzzy_uncached)
+        # The concepts each guide's English title names: what the guide is about at heart.
+        self._title_concepts: dict[str, set[str]] = {}
+        if library is not None:
+            for gid in library.ids():
+                g = library.get(gid, FALLBACK_ANSWER_LANG)
+                self._title_concepts[gid] = concepts_in(normalize(g.title)) if g else set()
 
     @classmethod
     def build(cls, library: GuideLibrary) -> Matcher:
@@ -847,6 +899,29 @@ class Matcher:
             return None
         return gid, answers[i].text
 
+    def _both(
+        self, pair: tuple[str, str], ranked: list[tuple[str, float]], asked: set[str]
+    ) -> list[str]:
+        """For a question about two things: [the guide about both] when a plausible guide's
+        title names both and, if it is about more (besides generic words), something of that
+        is asked too; else [the best guide about a, the best about b]; else []."""
+        a, b = pair
+        s1 = ranked[0][1]
+        plausible = [gid for gid, s in ranked if s >= BOTH_RATIO * s1]
+        for gid in plausible:
+            about = self._title_concepts.get(gid, set())
+            extra = about - {a, b} - GENERIC_CONCEPTS
+            if {a, b} <= about and (not extra or extra & asked):
+                return [gid]
+
+        def best(c: str, other: str) -> str | None:
+            only = [g for g in plausible if c in self._title_concepts.get(g, set())]
+            alone = [g for g in only if other not in self._title_concepts.get(g, set())]
+            return (alone or only or [None])[0]
+
+        ga, gb = best(a, b), best(b, a)
+        return [ga, gb] if ga and gb and ga != gb else []
+
     @classmethod
     def calibrated(cls, ev: _Evidence, weights: dict[str, float] | None = None) -> float:
         """The confidence of a ranking. One rule on top of the model: a question of one unit
@@ -876,6 +951,18 @@ class Matcher:
                 ev.lang, ev.lang_confident, gid, max(score, OPEN_AT), tuple(others[:3]),
                 tuple(ranked), "open", answer=answer,
             )
+        if score >= UNSURE_AT and not ev.other_topic:
+            pair = two_topics(text)
+            if pair is not None:
+                both = self._both(pair, ranked, ev.concepts)
+                if len(both) == 1:  # one guide is about both: it opens
+                    best_id, score = both[0], max(score, OPEN_AT)
+                    ranked = [(best_id, s1)] + [(g, s) for g, s in ranked if g != best_id]
+                elif both:
+                    return Match(
+                        ev.lang, ev.lang_confident, None, score, (), tuple(ranked), "unsure",
+                        both=tuple(both),
+                    )
         others = [gid for gid, s in ranked[1:] if s >= SUGGEST_RATIO * s1]
         if score >= OPEN_AT:
             return Match(
