@@ -19,9 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.domain.rates import WorkerType, calculate, schedules  # noqa: E402
-from bot.domain.salary import parse_salary  # noqa: E402
+from bot.domain.salary import looks_like_salary, parse_salary  # noqa: E402
 
 CN_DIGITS = "零一二三四五六七八九"
+PATHOLOGICAL = ["1" * 150 + "x", "1 " * 90, "1." * 90 + "x", "一" * 150, "3千" * 60, "\ud800" * 200]
 
 
 def chinese(n: int) -> str:
@@ -78,6 +79,14 @@ def main() -> int:
     print(f"calls: {n} (parsed ok: {ok})")
     print(f"p50: {q[49] / 1e6:.4f} ms  p99: {q[98] / 1e6:.4f} ms  max: {max(times) / 1e6:.4f} ms")
     print(f"target p99 < 0.2 ms: {'met' if q[98] / 1e6 < 0.2 else 'NOT met'}")
+    # Pathological input (long digit runs, repeated separators): no regex may backtrack.
+    worst = 0
+    for text in PATHOLOGICAL:
+        t0 = clock()
+        parse_salary(text)
+        looks_like_salary(text)
+        worst = max(worst, clock() - t0)
+    print(f"pathological input: worst {worst / 1e6:.3f} ms (target < 50 ms)")
     return 0
 
 

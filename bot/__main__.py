@@ -1,4 +1,10 @@
-"""``python -m bot``: run the bot (polling, webhook or local mode) and the operator subcommands."""
+"""``python -m bot``: run the bot (polling, webhook or local mode) and the operator subcommands.
+
+Subcommands live in ``bot/commands/<module>.py``, each with ``register(subparsers)`` and
+``run(args) -> int``. Only the module of the subcommand being run is imported, so that
+``python -m bot calc 3500`` does not pay for Telegram, aiohttp and the guide matcher; the other
+subcommands are listed in ``--help`` from the table below.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +12,41 @@ import argparse
 import importlib
 import sys
 
-from bot.config import Config, ConfigError
+from bot.config import ConfigError
 
-# Subcommand modules under bot/commands/, each with register(subparsers) and run(args) -> int.
-SUBCOMMANDS = ["run", "localapi"]
-OPTIONAL_SUBCOMMANDS = [
-    "calc",
-    "ask",
-    "check_content",
-    "unanswered",
-    "outbox",
-    "reminders",
-    "broadcast",
-    "backup",
-    "stats",
-]
+# name on the command line -> (module under bot.commands, one-line help as the module gives it)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run", "run the bot (the default): polling, webhook, or local mode without a token"),
+    "localapi": (
+        "localapi",
+        "serve the local Bot API server on 127.0.0.1 (point TELEGRAM_API_BASE_URL at it)",
+    ),
+    "calc": ("calc", "SOCSO, LINDUNG 24 JAM and EIS contribution for one or more monthly wages"),
+    "ask": ("ask", "match a question to a guide"),
+    "check-content": ("check_content", "check the guide files for problems"),
+    "unanswered": (
+        "unanswered",
+        "list questions the bot could not answer and 👎 answers, most frequent first",
+    ),
+    "outbox": ("outbox", "outbox of unprompted messages: status, retry failed rows, drain"),
+    "reminders": ("reminders", "monthly payment reminders: list what is due, or enqueue it"),
+    "broadcast": (
+        "broadcast",
+        "send a text broadcast to an agency's followers or to every user (via the outbox)",
+    ),
+    "backup": (
+        "backup",
+        "copy the database (BOT_DB) to PATH while the bot runs, and check the copy",
+    ),
+    "stats": ("stats", "users by language, followers by agency, reminders, outbox backlog"),
+}
+DEFAULT_COMMAND = "run"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(load: str | None = None) -> argparse.ArgumentParser:
+    """The CLI parser. ``load`` names the one subcommand whose module is imported (its full
+    arguments registered); the others get a placeholder with their help line. ``None``
+    imports every subcommand module."""
     parser = argparse.ArgumentParser(
         prog="python -m bot",
         description=(
@@ -33,23 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS + OPTIONAL_SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"bot.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if name in SUBCOMMANDS or exc.name != f"bot.commands.{name}":
-                raise
-            continue
-        module.register(subparsers)
+    for name, (module_name, help_text) in COMMANDS.items():
+        if load is None or name == load:
+            importlib.import_module(f"bot.commands.{module_name}").register(subparsers)
+        else:
+            subparsers.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
-        argv.insert(0, "run")  # no subcommand: run the bot
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        argv.insert(0, DEFAULT_COMMAND)  # no subcommand: run the bot
+    parser = build_parser(load=argv[0] if argv[0] in COMMANDS else DEFAULT_COMMAND)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
@@ -64,4 +83,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["main", "build_parser", "Config"]
+__all__ = ["COMMANDS", "build_parser", "main"]

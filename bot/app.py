@@ -24,13 +24,14 @@ from bot.config import Config
 from bot.dbhealth import alarm_for
 from bot.handlers import agency, broadcast, calc, guides, privacy, reminders, start, text
 from bot.handlers.common import Services
-from bot.i18n import LANGS, current_lang, t
+from bot.i18n import LANGS, catalogs, current_lang, set_content_dir, t
 from bot.metrics import metrics_for
 from bot.outbox import OutboxRateLimiter
 from bot.outbox import install as install_outbox
 from bot.storage import Storage, lang_from_telegram
 from bot.throttle import Throttle, Verdict
 from bot.web import install_ops
+from bot.wire import HTTPXTransport
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,8 @@ def build_application(
     """
     token = token or config.token or LOCAL_TOKEN
     storage = storage or Storage(config.db_path)
+    if config.content_dir.resolve() != catalogs().content_dir.resolve():
+        set_content_dir(config.content_dir)  # BOT_CONTENT_DIR moves the UI strings too
     base_url = config.api_base_url
     file_url = base_url[: -len("bot")] + "file/bot" if base_url.endswith("/bot") else base_url
 
@@ -259,13 +262,17 @@ def build_application(
         .base_url(base_url)
         .base_file_url(file_url)
         .concurrent_updates(processor)
-        .connection_pool_size(HTTP_POOL_SIZE + OUTBOX_WORKERS)
-        .pool_timeout(10)
-        .connect_timeout(API_CONNECT_TIMEOUT)
-        .read_timeout(API_READ_TIMEOUT)
-        .write_timeout(API_WRITE_TIMEOUT)
-        .media_write_timeout(API_MEDIA_WRITE_TIMEOUT)
-        .get_updates_connection_pool_size(2)
+        .request(
+            HTTPXTransport(
+                connection_pool_size=HTTP_POOL_SIZE + OUTBOX_WORKERS,
+                pool_timeout=10,
+                connect_timeout=API_CONNECT_TIMEOUT,
+                read_timeout=API_READ_TIMEOUT,
+                write_timeout=API_WRITE_TIMEOUT,
+                media_write_timeout=API_MEDIA_WRITE_TIMEOUT,
+            )
+        )
+        .get_updates_request(HTTPXTransport(connection_pool_size=2))
         .post_init(_post_init)
         .post_stop(_post_stop)
         .rate_limiter(OutboxRateLimiter.for_config(config))

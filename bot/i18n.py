@@ -28,8 +28,8 @@ from babel.numbers import format_decimal
 from markupsafe import Markup, escape
 
 from bot.config import CONTENT_DIR
+from bot.domain.langs import LANGS
 
-LANGS: tuple[str, ...] = ("en", "ms", "zh")
 LANG_NAMES = {"en": "English", "ms": "Bahasa Melayu", "zh": "中文"}
 BABEL_LOCALES = {"en": "en_MY", "ms": "ms_MY", "zh": "zh_Hans_MY"}
 PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")

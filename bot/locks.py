@@ -272,13 +272,6 @@ class GuardedSender:
                     )
 
 
-async def guarded_start(lock: SenderLock, start: StartStop, stop: StartStop) -> GuardedSender:
-    """Start ``start`` under ``lock`` (or stand by); returns the guard whose ``stop()`` undoes it."""
-    guard = GuardedSender(lock, start, stop)
-    await guard.start()
-    return guard
-
-
 def _is_outbox_hook(hook: Any) -> bool:
     return getattr(hook, "__module__", None) == "bot.outbox"
 

@@ -18,8 +18,9 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.domain.langs import LANGS
+
 log = logging.getLogger(__name__)
-LANGS = ("en", "ms", "zh")
 BUSY_TIMEOUT_MS = 2000  # a locked database must not freeze the event loop for long
 
 
@@ -272,10 +273,6 @@ class _Checkpointer(threading.Thread):
                         log.warning("WAL checkpoint failed, will retry: %s", exc)
         finally:
             conn.close()
-
-
-class StorageError(RuntimeError):
-    """The database could not be read or written (read-only file, full disk, corruption)."""
 
 
 class Storage:

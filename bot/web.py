@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import signal
 import sqlite3
@@ -26,6 +25,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot.metrics import metrics_for
+from bot.wire import loads_update
 
 if TYPE_CHECKING:
     from telegram.ext import Application
@@ -110,8 +110,8 @@ class WebhookServer:
                 )
                 return web.json_response({"ok": False, "error": "forbidden"}, status=403)
         try:
-            data = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            data = loads_update(await request.read())
+        except ValueError:  # not JSON, or not UTF-8
             return web.json_response({"ok": False, "error": "bad json"}, status=400)
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             return web.json_response({"ok": False, "error": "not an update"}, status=400)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.localapi.server import LocalBotAPI
 from bot.storage import Storage
+from tests import procs
 from tests.harness import BotHarness
+
+
+@pytest.fixture(autouse=True)
+def _kill_children() -> Iterator[None]:
+    """Every process a test started through tests.procs is killed when the test ends."""
+    yield
+    procs.kill_all()
 
 
 @pytest.fixture

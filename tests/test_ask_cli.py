@@ -111,7 +111,10 @@ def test_check_content_ok(capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_content_real_content(capsys: pytest.CaptureFixture[str]) -> None:
     args = parse("check-content")
     assert args.func(args) == 0
-    assert capsys.readouterr().out.strip() == "OK: 11 guides in 3 languages"
+    # the number of guides is counted from the files, not a constant that each new guide breaks
+    n = len({p.stem for p in (ROOT / "content").glob("*/guides/*.md")})
+    assert n > 0
+    assert capsys.readouterr().out.strip() == f"OK: {n} guides in 3 languages"
 
 
 def test_check_content_reports_problems(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -148,6 +148,7 @@ def test_every_note_has_text_in_every_language() -> None:
         "age-assumed",
         "first-contribution-assumed",
         "zero-wage",
+        "second-category-lindung",
         "lindung-domestic-unconfirmed",
         "lindung-opted-out",
         "lindung-no-opt-out-foreign",
@@ -160,7 +161,8 @@ def test_every_note_has_text_in_every_language() -> None:
             Note("lindung-no-opt-out-yet", {"from": "2026-07"}),
             Note("no-socso-schedule", {"from": "2016-06"}),
             Note("no-eis-schedule", {"from": "2018-01"}),
-            Note("domestic-not-covered-before", {"from": "2021-06"}),
+            Note("domestic-not-covered-before", {"from": "2021-06", "reason": "local"}),
+            Note("domestic-not-covered-before", {"from": "2021-06", "reason": "foreign"}),
             Note("foreign-not-covered-before", {"from": "2019-01"}),
         ]
         + [
@@ -168,6 +170,7 @@ def test_every_note_has_text_in_every_language() -> None:
             for r in ("age-60", "first-at-55", "foreign-before-2024-07")
         ]
         + [Note("eis-not-eligible", {"reason": r}) for r in ("under-18", "age-60", "first-at-57")]
+        + [Note("zero-wage", {"reason": r}) for r in ("lindung", "domestic")]
     )
     for lang in ("en", "ms", "zh"):
         cat = i18n.catalogs().messages[lang]
@@ -177,6 +180,80 @@ def test_every_note_has_text_in_every_language() -> None:
             assert "{" not in text
     assert "June 2028" in calc.note_text(notes[len(keys)], "en")
     assert "2028年6月" in calc.note_text(notes[len(keys)], "zh")
+
+
+def _notes(argv: list[str], lang: str = "en") -> tuple[list[str], str]:
+    """(note codes from --json, the text output's note lines) for one wage."""
+    code, out, err = run_cli([*argv, "--json"])
+    assert code == 0, err
+    codes = json.loads(out)["notes"]
+    code, out, err = run_cli([*argv, "--lang", lang])
+    assert code == 0, err
+    return codes, "\n".join(ln for ln in out.splitlines() if ln.startswith("* "))
+
+
+def test_second_category_note_follows_the_month() -> None:  # F2, L4, L5
+    # Before June 2026 the second category really was employer-only: no LINDUNG sentence.
+    codes, text = _notes(["3000", "--month", "2026-05", "--age", "62"])
+    assert "second-category-reason" in codes and "second-category-lindung" not in codes
+    assert "employer" in text and "LINDUNG" not in text
+    # From June 2026 the worker pays LINDUNG 24 JAM too, and the note says so.
+    codes, text = _notes(["3000", "--month", "2026-11", "--age", "62"])
+    assert "second-category-lindung" in codes
+    assert "not employer-only" in text and "LINDUNG 24 JAM" in text
+    assert "only the employer pays" not in text
+    # ...in every language.
+    for lang, word in (("ms", "bukan lagi caruman majikan sahaja"), ("zh", "不再只由雇主缴纳")):
+        _, text = _notes(["3000", "--month", "2026-11", "--age", "62"], lang)
+        assert word in text, (lang, text)
+    # A local employee who opted out (from July 2026) pays no LINDUNG: no such sentence.
+    codes, _ = _notes(["3000", "--month", "2026-11", "--age", "62", "--lindung-opt-out"])
+    assert "lindung-opted-out" in codes and "second-category-lindung" not in codes
+    # A 60+ domestic worker: LINDUNG unconfirmed (L7), so no claim that the worker pays it.
+    codes, _ = _notes(["1700", "--month", "2026-11", "--age", "62", "--worker", "domestic-local"])
+    assert "lindung-domestic-unconfirmed" in codes and "second-category-lindung" not in codes
+    # Phase 2 months: the worker pays LINDUNG but its table is not published yet.
+    codes, _ = _notes(["3000", "--month", "2028-07", "--age", "62"])
+    assert "lindung-phase-pending" in codes and "second-category-lindung" in codes
+
+
+def test_zero_wage_note_true_for_month_and_worker() -> None:  # F24, L6, L7, F6
+    lindung_clause = "no LINDUNG 24 JAM cover"
+    # June 2026 onwards, an employee: 0.00 and no LINDUNG cover that month.
+    codes, text = _notes(["0", "--month", "2026-11", "--age", "30"])
+    assert "zero-wage" in codes and "0.00" in text and lindung_clause in text
+    # Before LINDUNG existed the note does not mention it.
+    codes, text = _notes(["0", "--month", "2025-03", "--age", "30"])
+    assert "zero-wage" in codes and "Borang 8A" in text and "LINDUNG" not in text
+    # An opted-out local employee: no LINDUNG clause either.
+    _, text = _notes(["0", "--month", "2026-11", "--age", "30", "--lindung-opt-out"])
+    assert lindung_clause not in text
+    # A domestic worker: LINDUNG is unconfirmed, so no LINDUNG clause (nor Borang 8A).
+    for worker in ("domestic-local", "domestic-foreign"):
+        codes, text = _notes(["0", "--month", "2026-11", "--age", "30", "--worker", worker])
+        assert "zero-wage" in codes and "0.00" in text and lindung_clause not in text
+    # A month the worker was not covered at all: only "nothing was payable", no 0.00 note.
+    codes, text = _notes(["0", "--month", "2021-03", "--worker", "domestic-local"])
+    assert "domestic-not-covered-before" in codes and "zero-wage" not in codes
+    codes, _ = _notes(["0", "--month", "2018-06", "--worker", "foreign"])
+    assert "foreign-not-covered-before" in codes and "zero-wage" not in codes
+
+
+def test_later_lindung_phases_are_called_provisional() -> None:  # L3
+    codes, text = _notes(["3000", "--month", "2028-07", "--age", "30"])
+    assert "lindung-phase-pending" in codes
+    assert "provisional" in text and "June 2028" in text
+    _, text = _notes(["3000", "--month", "2031-06", "--age", "30"], "ms")
+    assert "sementara" in text
+
+
+def test_domestic_not_covered_note_names_the_right_schemes() -> None:  # F6
+    _, local = _notes(["1700", "--month", "2021-05", "--worker", "domestic-local"])
+    assert "SOCSO and EIS only from June 2021" in local
+    _, foreign = _notes(["1700", "--month", "2021-05", "--worker", "domestic-foreign"])
+    assert "SOCSO only from June 2021" in foreign and "SOCSO and EIS" not in foreign
+    _, zh = _notes(["1700", "--month", "2021-05", "--worker", "domestic-foreign"], "zh")
+    assert "不受就业保险保障" in zh and "社险和就业保险保障" not in zh
 
 
 @pytest.mark.slow

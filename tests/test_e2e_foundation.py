@@ -15,7 +15,9 @@ async def test_start_greets_in_telegram_language(bot: BotHarness, code: str, lan
     assert reply.text.endswith(t("start.menu_prompt", lang))
     assert reply.text.startswith(t("start.greeting", lang, name="Test"))
     labels = [b["text"] for b in reply.buttons]
-    assert labels == [t(k, lang) for k in ("menu.guides", "menu.calc", "menu.reminders", "menu.language")]
+    assert labels == [
+        t(k, lang) for k in ("menu.guides", "menu.calc", "menu.reminders", "menu.language")
+    ]
     assert bot.storage.get_user(100)["lang"] == lang
 
 
@@ -47,10 +49,16 @@ async def test_command_menus_in_three_languages(bot: BotHarness) -> None:
     default = bot.server.commands(language_code="")
     malay = bot.server.commands(language_code="ms")
     chinese = bot.server.commands(language_code="zh")
-    assert [c["command"] for c in default] == [c["command"] for c in malay] == [c["command"] for c in chinese]
+    assert (
+        [c["command"] for c in default]
+        == [c["command"] for c in malay]
+        == [c["command"] for c in chinese]
+    )
     assert {"start", "help", "language"} <= {c["command"] for c in default}
-    by_name = {lang: {c["command"]: c["description"] for c in menu}
-               for lang, menu in (("en", default), ("ms", malay), ("zh", chinese))}
+    by_name = {
+        lang: {c["command"]: c["description"] for c in menu}
+        for lang, menu in (("en", default), ("ms", malay), ("zh", chinese))
+    }
     for lang in LANGS:
         assert by_name[lang]["language"] == t("cmd.language", lang)
     assert bot.server.effective_commands(104, "ms") == malay
@@ -68,3 +76,30 @@ async def test_forged_button_is_answered_politely(bot: BotHarness) -> None:
     query_id = await bot.server.press_button(106, menu.message_id, "nonsense:42", strict=False)
     answer = await bot.server.wait_for_callback_answer(query_id)
     assert answer.get("text") == t("error.stale_button", "en")
+
+
+async def test_bot_content_dir_moves_the_ui_strings_too(local_api, tmp_path) -> None:
+    import shutil
+
+    from bot.config import CONTENT_DIR
+    from bot.i18n import set_content_dir
+
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT_DIR, content)
+    po = content / "ms" / "messages.po"
+    original = t("start.greeting", "ms")
+    po.write_text(
+        po.read_text(encoding="utf-8").replace(
+            'msgid "start.greeting"\nmsgstr "', 'msgid "start.greeting"\nmsgstr "[ubah] ', 1
+        ),
+        encoding="utf-8",
+    )
+    harness = BotHarness(local_api, tmp_path / "bot.sqlite3", content_dir=content)
+    await harness.start()
+    try:
+        replies = await harness.say(42, "/start", lang="ms")
+        assert any(m.text.startswith("[ubah] ") for m in replies)
+    finally:
+        await harness.stop()
+        set_content_dir(CONTENT_DIR)
+    assert t("start.greeting", "ms") == original

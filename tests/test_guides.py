@@ -20,19 +20,9 @@ from bot.domain.guides import (
 
 FIXTURE = Path(__file__).parent / "data" / "guides_fixture"
 REAL_CONTENT = Path(__file__).resolve().parents[1] / "content"
-GUIDE_IDS = {
-    "assist-register",
-    "pay-socso",
-    "pay-eis",
-    "domestic-coverage",
-    "domestic-register",
-    "domestic-pay",
-    "payment-deadlines",
-    "eis-not-eligible",
-    "contact-perkeso",
-    "lindung-24jam",
-    "contribution-rates",
-}
+# Every guide id with a file in any language (counted from the files, not a fixed list):
+# each must then exist in every language.
+GUIDE_IDS = {p.stem for lang in LANGS for p in (REAL_CONTENT / lang / "guides").glob("*.md")}
 
 
 @pytest.fixture
@@ -314,3 +304,171 @@ def test_real_content_has_every_guide_in_every_language() -> None:
             assert g is not None and g.lang == lang, (gid, lang)
             assert g.steps, (gid, lang)
             assert all(len(s.html) <= MAX_STEP_CHARS for s in g.steps)
+
+
+# ----------------------------------------------------------------- menu order
+
+
+def _set_order(content: Path, gid: str, order: str) -> None:
+    for lang in LANGS:
+        edit(
+            content / lang / "guides" / f"{gid}.md",
+            'topic = "employers"\n',
+            f'topic = "employers"\norder = {order}\n',
+        )
+
+
+def test_order_field_sorts_the_topic_before_titles(content: Path) -> None:
+    # Titles alone: "Pay monthly EIS" < "Pay monthly SOCSO by text file".
+    assert [g.id for g in load_guides(content).by_topic("en")["employers"]] == [
+        "pay-eis",
+        "pay-socso",
+    ]
+    _set_order(content, "pay-socso", "5")  # a guide with an order comes before one without
+    lib = load_guides(content)
+    assert lib.get("pay-socso", "ms").order == 5 and lib.get("pay-eis", "ms").order is None
+    for lang in LANGS:
+        assert [g.id for g in lib.by_topic(lang)["employers"]] == ["pay-socso", "pay-eis"]
+    _set_order(content, "pay-eis", "3")
+    assert [g.id for g in load_guides(content).by_topic("zh")["employers"]] == [
+        "pay-eis",
+        "pay-socso",
+    ]
+    assert check_content(content) == []
+
+
+@pytest.mark.parametrize("bad", ['"1"', "0", "true", "1.5"])
+def test_order_must_be_a_positive_whole_number(content: Path, bad: str) -> None:
+    _set_order(content, "pay-eis", bad)
+    hits = only(check_content(content), "en/guides/pay-eis.md")
+    assert any("order must be a whole number" in p for p in hits), hits
+    lib = load_guides(content)  # the loader ignores it: sorted last, by title
+    assert lib.get("pay-eis", "en").order is None
+
+
+def test_order_differs_between_languages_or_collides(content: Path) -> None:
+    _set_order(content, "pay-eis", "3")
+    edit(content / "ms" / "guides" / "pay-eis.md", "order = 3", "order = 4")
+    hits = only(check_content(content), "ms/guides/pay-eis.md")
+    assert any("order differs from the en guide" in p for p in hits), hits
+    edit(content / "ms" / "guides" / "pay-eis.md", "order = 4", "order = 3")
+    _set_order(content, "pay-socso", "3")
+    problems = check_content(content)
+    assert any("order 3 is also used by 'pay-eis' in employers" in p for p in problems), problems
+
+
+# The journey through the menu (issue 14); ids not written yet are skipped.
+JOURNEY = {
+    "employers": [
+        "register-employer", "assist-register", "new-employee", "who-is-covered", "pay-socso",
+        "pay-eis", "payment-methods", "payment-deadlines", "late-payment",
+        "correct-contribution", "wages-definition", "foreign-workers", "eis-not-eligible",
+        "employee-leaves", "close-business",
+    ],
+    "households": ["domestic-coverage", "domestic-register", "domestic-pay"],
+    "workers": ["socso-benefits", "accident-claims", "eis-benefits", "lindung-24jam",
+                "self-employed"],
+    "general": ["contribution-rates", "contact-perkeso"],
+}  # fmt: skip
+
+
+def test_real_menu_follows_the_users_journey() -> None:
+    lib = load_guides(REAL_CONTENT)
+    for lang in LANGS:
+        groups = lib.by_topic(lang)
+        assert list(groups) == [t for t in JOURNEY if t in groups], lang
+        assert list(groups)[0] == "employers"
+        for topic, ids in JOURNEY.items():
+            got = [g.id for g in groups.get(topic, [])]
+            assert got == [gid for gid in ids if gid in lib.ids()], (lang, topic, got)
+    assert all(lib.get(gid, "en").order is not None for gid in lib.ids())
+
+
+# ----------------------------------------------------------------- glossary (one voice)
+
+GLOSSARY = """# Glossary
+
+| concept | en | ms | zh | avoid |
+| --- | --- | --- | --- | --- |
+| address the reader | you | anda | 您 | zh: 你 |
+| opting out | opt out | menarik diri | 选择退出 | ms: pilih keluar; tarik diri |
+| amount | RM5 | RM5 | RM5 | zh: 令吉; ms: ringgit |
+| helpline | 1-300-22-8000 | 1-300-22-8000 | 1-300-22-8000 | |
+"""
+
+
+def test_parse_glossary_reads_the_avoid_column() -> None:
+    from bot.domain.glossary import parse_avoid_cell, parse_glossary
+
+    avoids = parse_glossary(GLOSSARY)
+    assert [(a.lang, a.variant) for a in avoids] == [
+        ("zh", "你"),
+        ("ms", "pilih keluar"),
+        ("ms", "tarik diri"),
+        ("zh", "令吉"),
+        ("ms", "ringgit"),
+    ]
+    assert avoids[1].preferred == "menarik diri" and avoids[1].concept == "opting out"
+    assert parse_avoid_cell("") == {}
+
+
+def test_find_avoided_whole_words_substrings_urls_and_code() -> None:
+    from bot.domain.glossary import find_avoided, parse_glossary
+
+    avoids = parse_glossary(GLOSSARY)
+    ms = [a for a in avoids if a.lang == "ms"]
+    zh = [a for a in avoids if a.lang == "zh"]
+    assert [a.variant for a in find_avoided("Pekerja boleh Pilih  Keluar.", ms)] == ["pilih keluar"]
+    assert find_avoided("Pekerja boleh menarik diri.", ms) == []  # not "tarik diri" inside it
+    assert find_avoided("Lihat https://x.my/pilih-keluar/tarik diri dan `tarik diri`.", ms) == []
+    assert [a.variant for a in find_avoided("请你缴付五十令吉", zh)] == ["你", "令吉"]
+    assert find_avoided("请您缴付 RM50", zh) == []
+
+
+def test_glossary_flags_a_bad_variant_in_a_guide_and_a_catalog(content: Path) -> None:
+    (content / "GLOSSARY.md").write_text(GLOSSARY, encoding="utf-8")
+    assert check_content(content) == []  # the fixture itself is clean
+    edit(content / "zh" / "guides" / "pay-eis.md", "上传就业保险", "你上传就业保险")
+    (content / "ms" / "calc.po").write_text(
+        'msgid "calc.optout"\nmsgstr "Pekerja tempatan boleh pilih keluar."\n\n'
+        'msgid "calc.url"\nmsgstr "<a href=\\"https://x.my/tarik diri\\">PERKESO</a>"\n',
+        encoding="utf-8",
+    )
+    problems = check_content(content)
+    zh = only(problems, "zh/guides/pay-eis.md")
+    assert len(zh) == 1 and "avoid '你'" in zh[0] and "'您'" in zh[0], problems
+    ms = only(problems, "ms/calc.po")
+    assert len(ms) == 1 and "calc.optout" in ms[0] and "'pilih keluar'" in ms[0], problems
+    # A variant of another language is not flagged: 你 in a Malay guide is fine.
+    assert not only(problems, "ms/guides")
+
+
+def test_keywords_may_keep_what_people_type(content: Path) -> None:
+    (content / "GLOSSARY.md").write_text(GLOSSARY, encoding="utf-8")
+    edit(content / "zh" / "guides" / "pay-eis.md", "keywords = [", 'keywords = ["你好", ')
+    assert check_content(content) == []
+
+
+def test_real_content_speaks_with_one_voice() -> None:
+    from bot.domain.glossary import check_glossary, load_glossary
+
+    avoids = load_glossary(REAL_CONTENT)
+    assert avoids and {a.lang for a in avoids} >= {"ms", "zh"}
+    assert {"你", "残疾", "令吉", "外劳", "代理公司"} <= {a.variant for a in avoids}
+    assert check_glossary(REAL_CONTENT, avoids) == []
+
+
+def test_link_may_point_to_the_same_sites_page_in_another_language(content: Path) -> None:
+    en = "https://www.perkeso.gov.my/en/our-services/employer-employee/contributions.html"
+    my = "https://www.perkeso.gov.my/my/perlindungan-keselamatan-sosial/kelayakan-majikan-dan-pekerja/caruman.html"  # noqa: E501
+    for lang, url in (("en", en), ("ms", my), ("zh", my)):
+        edit(
+            content / lang / "guides" / "pay-socso.md",
+            'url = "https://assist.perkeso.gov.my/employer/login"',
+            f'url = "{url}"',
+        )
+    assert check_content(content) == []
+    # Another site's page in one language is still a mismatch.
+    edit(content / "zh" / "guides" / "pay-socso.md", my, "https://example.com/my/caruman.html")
+    hits = only(check_content(content), "zh/guides/pay-socso.md")
+    assert any("link urls differ" in p for p in hits), hits

@@ -315,3 +315,41 @@ async def test_detected_language_button_sets_the_default(bot: BotHarness) -> Non
     assert (user_row["lang"], user_row["lang_chosen"]) == ("ms", 1)
     (help_reply,) = await bot.say(user, "/help", lang="en")
     assert help_reply.text == t("help.text", "ms")
+
+
+async def test_menu_follows_the_journey_and_a_guide_ends_with_related_buttons(
+    bot: BotHarness,
+) -> None:
+    """The menu lists employers, households, workers, general, each in its ``order``; a
+    guide's last step offers its related guides, and pressing one opens that guide."""
+    user, lang = 211, "ms"
+    (menu,) = await bot.say(user, "/guides", lang="ms")
+    topics = [d.split(":")[1] for d in menu.callback_data if d.startswith("gt:")]
+    assert topics == [t for t in ("employers", "households", "workers", "general") if t in topics]
+    assert topics[:2] == ["employers", "households"]
+    page = await press_and_edit(bot, user, menu, f"gt:employers:{lang}")
+    ids = [d.split(":")[1] for d in page.callback_data if d.startswith("g:")]
+    orders = [LIB.get(gid, lang).order for gid in ids]
+    assert None not in orders and orders == sorted(orders)
+    assert ids.index("assist-register") < ids.index("pay-socso") < ids.index("eis-not-eligible")
+    # Households, then domestic-register step by step: only the last step has related guides.
+    menu = await press_and_edit(bot, user, page, f"gm:{lang}")
+    page = await press_and_edit(bot, user, menu, f"gt:households:{lang}")
+    gid = "domestic-register"
+    guide = LIB.get(gid, lang)
+    message = await press_and_edit(bot, user, page, f"g:{gid}:1:{lang}")
+    for n in range(2, len(guide.steps) + 1):
+        assert not any("➡️" in b.get("text", "") for b in message.buttons)
+        message = await press_and_edit(bot, user, message, f"g:{gid}:{n}:{lang}")
+    related = [b for b in message.buttons if b.get("callback_data", "").startswith("g:")]
+    related_ids = [b["callback_data"].split(":")[1] for b in related if "➡️" in b["text"]]
+    assert related_ids == list(guide.related) and related_ids
+    for b in related:
+        if "➡️" in b["text"]:
+            rid = b["callback_data"].split(":")[1]
+            assert b["text"] == f"➡️ {LIB.get(rid, lang).title}"
+    # Pressing the first related guide opens its first step in place, in the same language.
+    rid = related_ids[0]
+    opened = await press_and_edit(bot, user, message, f"g:{rid}:1:{lang}")
+    assert opened.plain_text.startswith(header(rid, lang, 1))
+    assert step_heading(rid, lang, 1) in opened.plain_text

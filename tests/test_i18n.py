@@ -10,10 +10,10 @@ import pytest
 from bot.config import CONTENT_DIR
 from bot.i18n import (
     LANGS,
+    catalog_files,
     format_date,
     format_money,
     format_month,
-    catalog_files,
     load_language,
     placeholders,
     t,

@@ -7,8 +7,6 @@ not from the matcher's output.
 from __future__ import annotations
 
 import csv
-import statistics
-import time
 from pathlib import Path
 
 import pytest
@@ -199,37 +197,10 @@ def test_top1_accuracy_on_questions(matcher: Matcher) -> None:
     assert min(per_lang.values()) >= 0.85, per_lang
 
 
-# ----------------------------------------------------------------- speed
+# ----------------------------------------------------------------- long input
+# (speed: bench/ask.py prints p50/p95 per match and the build time)
 
 
-def test_build_under_one_second_after_jieba_load() -> None:
-    lib = load_guides(CONTENT)
-    Matcher.build(lib)  # jieba dictionary loaded here (once per process)
-    t = time.perf_counter()
-    Matcher.build(lib)
-    assert time.perf_counter() - t < 1.0
-
-
-def test_match_p95_under_5ms(matcher: Matcher) -> None:
-    questions = [q for _, _, q in read_questions()]
-    for q in questions:  # warm caches
-        matcher.match(q)
-    per_q = []
-    for q in questions:
-        runs = []
-        for _ in range(3):
-            t = time.perf_counter()
-            matcher.match(q)
-            runs.append(time.perf_counter() - t)
-        per_q.append(statistics.median(runs))
-    per_q.sort()
-    p95 = per_q[int(0.95 * (len(per_q) - 1))]
-    assert p95 < 0.005, f"p95 {1000 * p95:.2f} ms"
-
-
-def test_long_message_is_fast_and_still_matched(matcher: Matcher) -> None:
+def test_long_message_is_still_matched(matcher: Matcher) -> None:
     text = "how to pay socso for my maid " + "blorp zibble " * 400
-    t = time.perf_counter()
-    m = matcher.match(text)
-    assert time.perf_counter() - t < 0.1
-    assert m.guide == "domestic-pay"
+    assert matcher.match(text).guide == "domestic-pay"

@@ -73,15 +73,20 @@ def test_enqueue_rejects_bad_payloads(outbox: Outbox) -> None:
     assert outbox.status() == {"x": {**dict.fromkeys(outbox.status()["x"], 0), "queued": 1}}
 
 
-def test_enqueue_many_is_one_fast_transaction(outbox: Outbox) -> None:
+def test_enqueue_many_is_one_transaction(outbox: Outbox) -> None:
     outbox.enqueue_many([item(i, f"k{i}") for i in range(100)])
     items = [item(i, f"k{i}") for i in range(50_000)]
-    started = time.perf_counter()
-    inserted = outbox.enqueue_many(items)
-    elapsed = time.perf_counter() - started
+    statements: list[str] = []
+    outbox.conn.set_trace_callback(statements.append)
+    try:
+        inserted = outbox.enqueue_many(items)
+    finally:
+        outbox.conn.set_trace_callback(None)
     assert inserted == 49_900, "the 100 existing dedupe keys are no-ops"
-    assert elapsed < 3.0, f"50,000 rows took {elapsed:.2f} s"
     assert outbox.status()["broadcast"]["queued"] == 50_000
+    begins = [s for s in statements if s.strip().upper().startswith("BEGIN")]
+    commits = [s for s in statements if s.strip().upper().startswith("COMMIT")]
+    assert len(begins) == 1 and len(commits) == 1, "50,000 rows in one transaction"
 
 
 def test_enqueue_many_rolls_back_on_error(outbox: Outbox) -> None:
@@ -437,10 +442,9 @@ async def test_sender_wakes_on_enqueue_and_polls_other_processes(
         outbox, _ = parts(app)
         sender = await start(app, running, poll_interval=30.0)
         await asyncio.sleep(0.2)
-        started = time.monotonic()
+        # poll_interval is 30 s: a send within 10 s can only come from the in-process wake-up
         outbox.enqueue(1, "reminder", "in-process", text("now"))
-        await server.wait_until(lambda: len(server.sent) == 1, timeout=2)
-        assert time.monotonic() - started < 0.5
+        await server.wait_until(lambda: len(server.sent) == 1, timeout=10)
         await sender.stop()
         sender.poll_interval = 1.0
         await sender.start()

@@ -19,6 +19,7 @@ from bot.config import PROJECT_DIR
 from bot.localapi.server import LocalBotAPI
 from bot.outbox import Outbox
 from bot.storage import Storage
+from tests import procs
 
 WORKERS = 8
 MESSAGES = 1200
@@ -35,7 +36,7 @@ async def _spawn(server: LocalBotAPI, db: Path) -> asyncio.subprocess.Process:
         "PYTHONPATH": str(PROJECT_DIR),
     }
     env.pop("WEBHOOK_URL", None)
-    return await asyncio.create_subprocess_exec(
+    return await procs.spawn(
         sys.executable, "-m", "bot", "outbox", "drain", "--until-empty",
         "--workers", str(WORKERS), "--horizon", "30",
         cwd=str(PROJECT_DIR), env=env,

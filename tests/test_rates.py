@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from bot.domain.rates import DATA_DIR, Note, WorkerType, calculate, schedules, to_json
 
 D = Decimal
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "rates"  # ../shared beside the repo
+SHARED = Path(__file__).resolve().parent / "data" / "rates"  # reference copies, see data/README.md
 E = WorkerType.EMPLOYEE
 F = WorkerType.FOREIGN
 DL = WorkerType.DOMESTIC_LOCAL
@@ -75,7 +75,7 @@ def test_data_file_copies_shared_figures(name: str) -> None:
     assert D(meta["ceiling"]) == CEILING[meta["effective_from"]]
     assert meta["source"]
     shared = SHARED / f"{name}.csv"
-    assert shared.exists(), f"{shared}: the project expects ../shared beside the repository"
+    assert shared.exists(), f"{shared}: the reference copy is missing"
     with shared.open(newline="", encoding="utf-8") as fh:  # the figures carry over exactly
         assert list(csv.DictReader(fh)) == rows
 

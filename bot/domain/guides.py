@@ -19,9 +19,11 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.domain.glossary import check_glossary, load_glossary
+from bot.domain.langs import LANGS
+
 log = logging.getLogger(__name__)
 
-LANGS: tuple[str, ...] = ("en", "ms", "zh")
 TOPICS: tuple[str, ...] = ("employers", "households", "workers", "general")
 FALLBACK_LANG = "en"
 MAX_STEP_CHARS = 1000
@@ -110,6 +112,12 @@ class Guide:
     steps: tuple[Step, ...]
     path: Path | None = None
     answers: tuple[Answer, ...] = ()
+    order: int | None = None  # position in its topic's menu; None sorts last, by title
+
+    @property
+    def sort_key(self) -> tuple[bool, int, str]:
+        """Menu order within a topic: ``order`` ascending, guides without one last by title."""
+        return (self.order is None, self.order or 0, self.title.casefold())
 
     @property
     def step_text(self) -> str:
@@ -153,8 +161,9 @@ class GuideLibrary:
         return [g for (gid, gl), g in sorted(self._by_key.items()) if gl == lang]
 
     def by_topic(self, lang: str) -> dict[str, list[Guide]]:
-        """Guides for ``lang`` (with English fallback) grouped by topic, topics in TOPICS order,
-        guides sorted by title."""
+        """Guides for ``lang`` (with English fallback) grouped by topic, topics in TOPICS order
+        (the user's journey: employers, households, workers, general), guides by their ``order``
+        front-matter field, then those without one by title."""
         groups: dict[str, list[Guide]] = {}
         for gid in self._ids:
             g = self.get(gid, lang)
@@ -163,7 +172,7 @@ class GuideLibrary:
         ordered = {t: groups.pop(t) for t in TOPICS if t in groups}
         ordered.update(sorted(groups.items()))
         for items in ordered.values():
-            items.sort(key=lambda g: g.title.casefold())
+            items.sort(key=lambda g: g.sort_key)
         return ordered
 
 
@@ -258,6 +267,13 @@ def _parse(path: Path) -> tuple[dict, str, list[tuple[str, str]]]:
     return meta, preamble, steps
 
 
+def _order(value: object) -> int | None:
+    """The ``order`` field when it is a whole number from 1 up, else None (sorted last)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
+
+
 def _build(path: Path, meta: dict, steps: list[tuple[str, str]]) -> Guide:
     reviewed = meta.get("reviewed")
     if not isinstance(reviewed, date):
@@ -276,7 +292,9 @@ def _build(path: Path, meta: dict, steps: list[tuple[str, str]]) -> Guide:
         for item in meta.get("sources", []) or []
         if isinstance(item, dict)
     )
+    order = meta.get("order")
     return Guide(
+        order=_order(order),
         id=str(meta.get("id", path.stem)),
         lang=str(meta.get("lang", path.parent.parent.name)),
         title=str(meta.get("title", "")),
@@ -385,6 +403,23 @@ def url_problem(url: object) -> str | None:
     return None
 
 
+_LANG_SEGMENTS = frozenset({"en", "my", "ms", "bm", "zh", "cn"})
+
+
+def _site(url: str) -> str:
+    """``url`` with a leading language folder (``/en/``, ``/my/``) replaced by ``*``: the same
+    site's page in another language (PERKESO's Malay pages for ms and zh) compares equal only in
+    that the host matches and both are language folders; any other difference is kept."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    first, _, _rest = parts.path.lstrip("/").partition("/")
+    if first.lower() in _LANG_SEGMENTS:
+        return f"{parts.scheme}://{parts.hostname}/*"
+    return url
+
+
 def _missing(meta: dict, key: str) -> bool:
     value = meta.get(key)
     if value is None:
@@ -430,6 +465,9 @@ def check_content(content_dir: Path) -> list[str]:
                 problems.append(f"{name}: id {meta.get('id')!r} does not match file name")
             if meta.get("lang") not in (None, lang):
                 problems.append(f"{name}: lang {meta.get('lang')!r} does not match folder {lang!r}")
+            order = meta.get("order")
+            if "order" in meta and _order(order) is None:
+                problems.append(f"{name}: order must be a whole number from 1 up, not {order!r}")
             topic = meta.get("topic")
             if topic is not None and topic not in TOPICS:
                 problems.append(f"{name}: topic {topic!r} is not one of {', '.join(TOPICS)}")
@@ -490,6 +528,16 @@ def check_content(content_dir: Path) -> list[str]:
                 if r not in all_ids:
                     problems.append(f"{name}: related id {r!r} is not a known guide")
 
+    for lang in LANGS:
+        seen: dict[tuple[str, int], str] = {}
+        for gid, g in sorted(guides[lang].items()):
+            if g.order is None:
+                continue
+            other = seen.setdefault((g.topic, g.order), gid)
+            if other != gid:
+                name = rel(g.path) if g.path else gid
+                problems.append(f"{name}: order {g.order} is also used by {other!r} in {g.topic}")
+
     for gid in sorted(all_ids):
         present = [(lang, guides[lang][gid]) for lang in LANGS if gid in guides[lang]]
         if len(present) < 2:
@@ -501,17 +549,24 @@ def check_content(content_dir: Path) -> list[str]:
                 problems.append(
                     f"{name}: {len(g.steps)} steps, but {ref_lang} has {len(ref.steps)}"
                 )
-            if [link.url for link in g.links] != [link.url for link in ref.links]:
+            if [_site(link.url) for link in g.links] != [_site(link.url) for link in ref.links]:
+                # A link may point to the same site's page in the reader's language (PERKESO's
+                # /my/ pages for ms and zh instead of /en/), never to another page or site.
                 problems.append(f"{name}: link urls differ from the {ref_lang} guide")
             if [link.step for link in g.links] != [link.step for link in ref.links]:
                 problems.append(f"{name}: link steps differ from the {ref_lang} guide")
             shape = [(sorted(a.when), sorted(a.unless), a.yesno) for a in g.answers]
             if shape != [(sorted(a.when), sorted(a.unless), a.yesno) for a in ref.answers]:
                 problems.append(f"{name}: answers (when/unless/yesno) differ from the {ref_lang} guide")
-            for key in ("topic", "related", "reviewed"):
+            for key in ("topic", "order", "related", "reviewed"):
                 mine, theirs = getattr(g, key), getattr(ref, key)
                 if key == "related":
                     mine, theirs = sorted(mine), sorted(theirs)
                 if mine != theirs:
                     problems.append(f"{name}: {key} differs from the {ref_lang} guide")
+
+    # One voice per language: the glossary's avoid-variants in guides and catalogs.
+    avoids = load_glossary(content_dir)
+    if avoids is not None:
+        problems.extend(check_glossary(content_dir, avoids))
     return problems

@@ -4,7 +4,7 @@ Pure Python, no telegram imports. The schedules live in ``bot/data/rates/*.csv``
 schedule version, header block of ``# key: value`` lines, see that folder's README). They are
 parsed once, on first use; a lookup is a bisect on the band upper bounds.
 
-Rule references in comments (F2, F5, L4, ...) point to ../shared/FACTS.md (beside the repository).
+Rule references in comments (F2, F5, L4, ...) point to ``content/FACTS.md``.
 """
 
 from __future__ import annotations
@@ -49,10 +49,6 @@ LINDUNG_OPT_OUT_FROM = "2026-07"  # L5: local employees may opt out from July 20
 def _ym(text: str) -> int:
     year, month = text.split("-")
     return int(year) * 12 + int(month) - 1
-
-
-def _ym_text(ym: int) -> str:
-    return f"{ym // 12:04d}-{ym % 12 + 1:02d}"
 
 
 class WorkerType(StrEnum):
@@ -283,8 +279,7 @@ def calculate(
         notes.append(Note("first-contribution-assumed"))  # F2(b)/F9: assume first paid before 55
     eff_age = age if age is not None else 30
     fca = first_contribution_age if first_contribution_age is not None else min(eff_age, 30)
-    if wage == 0:
-        notes.append(Note("zero-wage"))  # F24 (and L6: no wages, no contribution)
+    zero_at = len(notes)  # the zero-wage note goes here once we know what applies (F24, L6)
 
     domestic = worker in (WorkerType.DOMESTIC_LOCAL, WorkerType.DOMESTIC_FOREIGN)
     foreign = worker in (WorkerType.FOREIGN, WorkerType.DOMESTIC_FOREIGN)
@@ -295,7 +290,8 @@ def calculate(
     covered = True
     if domestic and ym < _ym(DOMESTIC_FROM):  # F6: domestic workers covered from 1 Jun 2021
         covered = False
-        notes.append(Note("domestic-not-covered-before", {"from": DOMESTIC_FROM}))
+        kind = "foreign" if worker is WorkerType.DOMESTIC_FOREIGN else "local"  # F6: no EIS
+        notes.append(Note("domestic-not-covered-before", {"from": DOMESTIC_FROM, "reason": kind}))
     elif worker is WorkerType.FOREIGN and ym < _ym(FOREIGN_FROM):  # F5: foreign from 1 Jan 2019
         covered = False
         notes.append(Note("foreign-not-covered-before", {"from": FOREIGN_FROM}))
@@ -378,6 +374,22 @@ def calculate(
         ee = row.values["employee"] if row else ZERO
         tot = row.values["total"] if row else ZERO
         eis = EisPart(er, ee, tot, eis_sched.id, no)
+
+    if socso is not None and socso.category == "second":
+        # Since June 2026 the second category is not employer-only: the worker pays LINDUNG 24
+        # JAM too (L4), unless a local employee opted out (L5) or it is unconfirmed (L7).
+        if lindung is not None or any(n.code == "lindung-phase-pending" for n in notes):
+            notes.append(Note("second-category-lindung"))
+    if wage == 0 and (socso is not None or eis is not None):
+        # F24: a covered month with no wages carries 0.00. Borang 8A is the employer's monthly
+        # schedule; the "no LINDUNG cover" clause (L6) only where LINDUNG applies this month.
+        if domestic:
+            reason = "domestic"
+        elif lindung is not None or any(n.code == "lindung-phase-pending" for n in notes):
+            reason = "lindung"
+        else:
+            reason = None
+        notes.insert(zero_at, Note("zero-wage", {"reason": reason} if reason else {}))
 
     employer_total = (socso.employer if socso else ZERO) + (eis.employer if eis else ZERO)
     employee_total = (

@@ -17,6 +17,7 @@ import re
 import sqlite3
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 
 from markupsafe import Markup
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -59,10 +60,6 @@ def library(context: ContextTypes.DEFAULT_TYPE) -> GuideLibrary:
 
 def matcher(context: ContextTypes.DEFAULT_TYPE) -> Matcher:
     return services(context).extras["matcher"]
-
-
-def _get_guide(context: ContextTypes.DEFAULT_TYPE, guide_id: str, lang: str) -> Guide | None:
-    return library(context).get(guide_id, lang)
 
 
 def _data(data: str) -> str:
@@ -453,12 +450,34 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 # --------------------------------------------------------------------------- setup
 
 
+# Guides and matcher per content folder, shared by every Application built in this process (the
+# tests build hundreds); the key includes each guide file's size and mtime, so an edited guide
+# is loaded afresh. Both objects are read-only once built.
+_LOADED: dict[tuple[object, ...], tuple[GuideLibrary, Matcher]] = {}
+
+
+def _content_key(content_dir: Path) -> tuple[object, ...]:
+    files = sorted(content_dir.glob("*/guides/*.md"))
+    return (content_dir.resolve(), *((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+
+
+def load_library(content_dir: Path) -> tuple[GuideLibrary, Matcher]:
+    """The guides under ``content_dir`` and their matcher, loaded once per version of the files."""
+    key = _content_key(content_dir)
+    if key not in _LOADED:
+        lib = load_guides(content_dir)
+        if len(_LOADED) >= 4:  # a few versions at most (tests use temporary content folders)
+            del _LOADED[next(iter(_LOADED))]
+        _LOADED[key] = (lib, Matcher.build(lib))
+    return _LOADED[key]
+
+
 def build_services(app: Application) -> None:
     """Load the guides and build the matcher once, into ``extras["guides"]``/``["matcher"]``."""
     extras = app.bot_data["services"].extras
-    lib = load_guides(app.bot_data["services"].config.content_dir)
+    lib, matcher = load_library(app.bot_data["services"].config.content_dir)
     extras["guides"] = lib
-    extras["matcher"] = Matcher.build(lib)
+    extras["matcher"] = matcher
     log.info("loaded %d guides (%s)", len(lib), ", ".join(lib.langs()))
 
 

@@ -1,8 +1,8 @@
 """Generate the compact ``methods.json`` used by the local Bot API server.
 
 Run: ``python -m bot.localapi.make_methods [SPEC] [OUT]``.
-SPEC defaults to ../shared/botapi/api-botapi-10.0.json beside the repository (Bot API 10.0, the version
-python-telegram-bot 22.8 implements).
+SPEC defaults to tests/data/botapi/api-botapi-10.0.json in the repository (Bot API 10.0, the
+version python-telegram-bot 22.8 implements; provenance in tests/data/README.md).
 
 Output: ``{"version": "...", "methods": {name: {"fields": [...], "required": [...],
 "strings": [...]}}}`` where ``strings`` lists the fields whose only type is String (their
@@ -15,7 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-DEFAULT_SPEC = Path(__file__).resolve().parents[3] / "shared" / "botapi" / "api-botapi-10.0.json"
+DEFAULT_SPEC = (
+    Path(__file__).resolve().parents[2] / "tests" / "data" / "botapi" / "api-botapi-10.0.json"
+)
 DEFAULT_OUT = Path(__file__).with_name("methods.json")
 
 

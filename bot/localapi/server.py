@@ -250,7 +250,8 @@ def utf16_len(text: str) -> int:
     """Length of ``text`` in UTF-16 code units (Telegram's unit for lengths/offsets)."""
     if text.isascii():
         return len(text)
-    return len(text.encode("utf-16-le")) // 2
+    # surrogatepass: a lone surrogate (JSON may carry "\ud800") counts as one code unit
+    return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
 
 
 def _byte_offset(src: str, index: int) -> int:
@@ -790,10 +791,6 @@ class LocalBotAPI:
         """The user blocks the bot: sends answer 403."""
         self._blocked.add(chat_id)
 
-    def unblock(self, chat_id: int) -> None:
-        """Undo ``block``."""
-        self._blocked.discard(chat_id)
-
     def deactivate(self, chat_id: int) -> None:
         """The user deletes their account: sends answer 403 "user is deactivated"."""
         self._deactivated.add(chat_id)
@@ -1305,6 +1302,8 @@ class LocalBotAPI:
                     if isinstance(value, dict | list)
                     else (str(value).lower() if isinstance(value, bool) else str(value))
                 )
+        if any(_has_lone_surrogate(v) for v in params.values() if not isinstance(v, _Upload)):
+            raise _bad("strings must be encoded in UTF-8")  # Telegram's answer to "\ud800"
         return params
 
     async def _dispatch(self, method: str, params: dict[str, Any]) -> Any:
@@ -1636,7 +1635,7 @@ class LocalBotAPI:
             headers = {"Content-Type": "application/json"}
             if hook["secret_token"]:
                 headers["X-Telegram-Bot-Api-Secret-Token"] = hook["secret_token"]
-            body = json.dumps(update, ensure_ascii=False).encode("utf-8")
+            body = encode_json(update)
             error: str | None = None
             try:
                 async with self._http.post(hook["url"], data=body, headers=headers) as resp:
@@ -2000,12 +1999,31 @@ def _guess_mime(name: str) -> str:
 
 
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_DUMPS_ASCII = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encode_json(body: Any) -> bytes:
+    """UTF-8 JSON; a lone surrogate (a user's text may carry one) goes out as a \\uXXXX
+    escape, as JSON allows, instead of failing to encode."""
+    try:
+        return _DUMPS(body).encode("utf-8")
+    except UnicodeEncodeError:
+        return _DUMPS_ASCII(body).encode("ascii")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
 
 
 def _json_response(body: dict[str, Any], status: int) -> web.Response:
-    return web.Response(
-        body=_DUMPS(body).encode("utf-8"), status=status, content_type="application/json"
-    )
+    return web.Response(body=encode_json(body), status=status, content_type="application/json")
 
 
 async def serve_forever(
