@@ -6,7 +6,8 @@ On tests/data/questions.tsv (in scope, labelled) it prints top-1 accuracy (the g
 is the labelled one), overall and per language, the share that ends in "not sure" (2-3 guides
 offered) and in "no guide", and language-detection accuracy. On tests/data/out_of_scope.tsv
 (questions no guide answers) it prints the share that would open a guide (wrongly) and the share
-offered "not sure" buttons, per language. Then p50/p95 latency of one ``match`` call (median
+offered "not sure" buttons, per language. A message the bot takes as small talk ("thanks",
+"who are you") opens no guide, as in the chat. Then p50/p95 latency of one ``match`` call (median
 over ``--repeat`` runs of the in-scope file).
 """
 
@@ -25,7 +26,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bot.domain.guides import load_guides  # noqa: E402
-from bot.domain.matcher import Matcher  # noqa: E402
+from bot.domain.matcher import Match, Matcher  # noqa: E402
+from bot.domain.smalltalk import small_talk  # noqa: E402
+
+
+def answer(matcher: Matcher, q: str) -> Match:
+    """What the bot does with a typed question: small talk opens no guide, else the matcher."""
+    if small_talk(q) is not None:
+        return Match("en", False, None, 0.0, band="smalltalk")
+    return matcher.match(q)
 
 
 def read_questions(path: Path) -> list[tuple[str, str, str]]:
@@ -77,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     lang_ok: dict[str, int] = defaultdict(int)
     misses: list[str] = []
     for lang, gid, q in questions:
-        m = matcher.match(q)
+        m = answer(matcher, q)
         total[lang] += 1
         lang_ok[lang] += m.lang == lang
         if m.guide == gid:
@@ -117,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     oos_misses: list[str] = []
     if args.out_of_scope.exists():
         for lang, q in read_out_of_scope(args.out_of_scope):
-            m = matcher.match(q)
+            m = answer(matcher, q)
             oos_total[lang] += 1
             if m.guide is not None:
                 oos_open[lang] += 1

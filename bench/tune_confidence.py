@@ -27,6 +27,7 @@ if str(ROOT) not in sys.path:
 from bench.ask import read_out_of_scope, read_questions  # noqa: E402
 from bot.domain.guides import load_guides  # noqa: E402
 from bot.domain.matcher import Matcher  # noqa: E402
+from bot.domain.smalltalk import small_talk  # noqa: E402
 
 
 def _solve(a: list[list[float]], b: list[float]) -> list[float]:
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--questions", type=Path, default=ROOT / "tests/data/questions.tsv")
     ap.add_argument("--out-of-scope", type=Path, default=ROOT / "tests/data/out_of_scope.tsv")
     ap.add_argument("--l2", type=float, default=1.0, help="L2 penalty of the weights")
-    ap.add_argument("--oos-open", type=float, default=0.03, help="out-of-scope share that may open a guide")
+    ap.add_argument("--oos-open", type=float, default=0.04, help="out-of-scope share that may open a guide")
     ap.add_argument("--oos-unsure", type=float, default=0.05, help="out-of-scope share that may get 'not sure'")
     ap.add_argument("--lost", type=float, default=0.01, help="rightly ranked in-scope share that may get no guide")
     args = ap.parse_args(argv)
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         kinds.append("in")
     oos = read_out_of_scope(args.out_of_scope)
     for lang, q in oos:
+        if small_talk(q) is not None:
+            continue  # answered as small talk in the chat, never by a guide
         ev = matcher.evidence(q)
         if not ev.plausible:
             continue

@@ -271,22 +271,31 @@ async def test_a_how_to_question_gets_no_short_answer(bot: BotHarness) -> None:
 
 
 @pytest.mark.parametrize(
-    ("lang", "typed", "offered"),
+    ("lang", "typed", "offered", "about_both"),
     [
-        ("en", "How to pay SOCSO and EIS on ASSIST", ["pay-socso", "pay-eis"]),
-        ("ms", "macam mana bayar perkeso dan sip di assist", ["pay-socso", "pay-eis"]),
-        ("zh", "怎么在ASSIST缴社险和就业保险", ["pay-socso", "pay-eis"]),
-        ("en", "how to register and pay for my maid", ["domestic-register", "domestic-pay"]),
-        ("ms", "cara daftar dan bayar caruman pembantu rumah", ["domestic-register", "domestic-pay"]),
-        ("zh", "女佣怎么注册和缴费", ["domestic-register", "domestic-pay"]),
+        ("en", "How to pay SOCSO and EIS on ASSIST", ["pay-socso", "pay-eis"], "payment-methods"),
+        ("ms", "macam mana bayar perkeso dan sip di assist", ["pay-socso", "pay-eis"], "payment-methods"),
+        ("zh", "怎么在ASSIST缴社险和就业保险", ["pay-socso", "pay-eis"], "payment-methods"),
+        ("en", "how to register and pay for my maid", ["domestic-register", "domestic-pay"], None),
+        ("ms", "cara daftar dan bayar caruman pembantu rumah", ["domestic-register", "domestic-pay"], None),
+        ("zh", "女佣怎么注册和缴费", ["domestic-register", "domestic-pay"], None),
     ],
 )
-async def test_two_topics_offer_both_guides(bot: BotHarness, lang: str, typed: str, offered: list[str]) -> None:
+async def test_two_topics_open_the_guide_about_both_or_offer_both(
+    bot: BotHarness, lang: str, typed: str, offered: list[str], about_both: str | None
+) -> None:
+    """Either the guide about both opens (the combined payment), or one guide per topic is
+    offered (and the guide about both, if there is one, after them)."""
     user = 3000 + zlib.crc32(typed.encode()) % 1000
     (answer,) = await bot.say(user, typed, lang=lang)
-    assert answer.text == str(t("understand.two_topics", lang))
-    assert [d for d in answer.callback_data if d.startswith("g:")] == [f"g:{g}:1:{lang}" for g in offered]
-    assert _labels(answer)[:2] == [LIB.get(g, lang).title for g in offered]
+    if about_both is not None and f"ga:{about_both}:{lang}" in answer.callback_data:
+        assert not answer.text.startswith(str(t("understand.two_topics", lang)))
+    else:
+        assert answer.text == str(t("understand.two_topics", lang))
+        shown = [d for d in answer.callback_data if d.startswith("g:")]
+        assert shown[:2] == [f"g:{g}:1:{lang}" for g in offered]
+        assert shown[2:] in ([], [f"g:{about_both}:1:{lang}"])
+        assert _labels(answer)[:2] == [LIB.get(g, lang).title for g in offered]
     assert _unanswered(bot) == []
 
 

@@ -3,7 +3,8 @@
 ``TEXT`` = ``-`` reads one question per line from stdin and answers each, in order. With
 ``--json`` each answer is one JSON object per line: ``{"lang", "guide", "confidence", "score",
 "band", "suggestions", "both", "answer"}``; ``guide`` is null when the bot would open no guide
-(``band`` "unsure": it offers ``suggestions``; "none": no guide fits), ``both`` the two guides
+(``band`` "unsure": it offers ``suggestions``; "none": no guide fits; "smalltalk": a greeting
+or thanks, answered without a guide), ``both`` the two guides
 of a two-topic question, ``answer`` the short answer to a yes/no question. ``score`` is the old
 name of ``confidence``.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from bot.domain.guides import LANGS, GuideLibrary, load_guides
 from bot.domain.matcher import Match, Matcher
+from bot.domain.smalltalk import small_talk
 
 try:
     from bot.config import CONTENT_DIR
@@ -44,6 +46,8 @@ def _readable(m: Match, library: GuideLibrary) -> str:
         if m.suggestions:
             line += " also: " + ", ".join(m.suggestions)
         return line
+    if m.band == "smalltalk":
+        return f"[{m.lang}] small talk: a friendly answer and the main menu, no guide"
     if m.both:
         return f"[{m.lang}] two topics, both offered: " + "; ".join(title(g) for g in m.both)
     if m.band == "unsure" and m.suggestions:
@@ -69,7 +73,11 @@ def run(args: argparse.Namespace) -> int:
         questions = [args.text]
     matcher = Matcher.build(library)
     for q in questions:
-        m = matcher.match(q, user_lang=args.lang) if q.strip() else None
+        chat = small_talk(q)
+        if chat is not None:  # the bot answers small talk itself and opens no guide
+            m = Match(chat.lang or args.lang or "en", chat.lang is not None, None, 0.0, band="smalltalk")
+        else:
+            m = matcher.match(q, user_lang=args.lang) if q.strip() else None
         if m is None:
             lang = args.lang or "en"
             m = Match(lang, False, None, 0.0, ())

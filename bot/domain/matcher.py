@@ -166,6 +166,12 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "filipino", "filipina", "philippine", "bangladeshi", "外劳", "外籍", "外国",
         "外佣", "外傭", "菲佣", "印佣", "fdh", "fdw",
     ),
+    "correction": (
+        "arrears", "arrear", "refund", "refunds", "too little", "too much", "paid twice",
+        "overpaid", "overpay", "underpaid", "underpay", "short payment", "tunggakan", "bayaran balik",
+        "lebih bayar", "terlebih bayar", "kurang bayar", "terkurang bayar", "terbayar", "dua kali",
+        "退款", "退钱", "补缴", "缴少了", "缴多了", "少缴", "多缴", "少交了", "多交了", "重复缴",
+    ),
     "cantpay": (
         "can't pay", "cant pay", "cannot pay", "unable to pay", "not able to pay", "can not pay",
         "can't make payment", "cannot make payment", "not open yet", "not yet open",
@@ -266,19 +272,19 @@ EN_MARKERS = frozenset(
 # bench/tune_confidence.py on tests/data/questions.tsv (label: the best guide is right) and
 # tests/data/out_of_scope.tsv (label: no guide is right). Paste its output here.
 CONFIDENCE_WEIGHTS: dict[str, float] = {
-    "bias": -3.698,
-    "lead": -0.023,
-    "strength": 1.970,
-    "known_share": 1.569,
-    "known_units": -0.578,
-    "core": 2.940,
-    "concepts": 1.344,
-    "other_topic": -2.956,
-    "unknown_units": -1.524,
+    "bias": -3.468,
+    "lead": 0.882,
+    "strength": 2.426,
+    "known_share": 1.834,
+    "known_units": -0.781,
+    "core": 2.543,
+    "concepts": 0.517,
+    "other_topic": -3.269,
+    "unknown_units": -1.845,
 }
 FALLBACK_ANSWER_LANG = "en"  # the guide language whose [[answers]] rules are read
-OPEN_AT = 0.441  # confidence at or above this: the guide opens
-UNSURE_AT = 0.227  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
+OPEN_AT = 0.571  # confidence at or above this: the guide opens
+UNSURE_AT = 0.369  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
 
 FIELD_WEIGHTS = {"title": 1.0, "keywords": 3.0, "summary": 0.5, "steps": 0.7}
 K1 = 1.2
@@ -291,8 +297,9 @@ MAX_QUERY_CHARS = 400  # a question longer than this is cut (keeps matching fast
 MIN_LEAD_ONE_UNIT = 0.5  # a one-unit question needs this lead over the runner-up to open
 SUGGEST_RATIO = 0.45  # suggestions: raw score at least this fraction of the best
 BOTH_RATIO = 0.3  # a two-topic question's guides: raw score at least this share of the best
+COVER_RATIO = 0.75  # a runner-up about both topics opens when this close to the best
 # Concepts a guide title may name without narrowing what it is about.
-GENERIC_CONCEPTS = frozenset({"pay", "worker", "employer", "assist", "must", "maid"})
+GENERIC_CONCEPTS = frozenset({"pay", "worker", "employer", "assist", "must", "maid", "contact"})
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{_CJK}]")
@@ -719,10 +726,11 @@ class _Evidence:
     other_topic: bool
 
 
-@lru_cache(maxsize=1)
-def _other_topic_patterns() -> tuple[tuple[re.Pattern[str] | None, str], ...]:
+def _other_topic_patterns(
+    forms: tuple[str, ...] = OTHER_TOPICS,
+) -> tuple[tuple[re.Pattern[str] | None, str], ...]:
     out: list[tuple[re.Pattern[str] | None, str]] = []
-    for form in OTHER_TOPICS:
+    for form in forms:
         f = normalize(form)
         if _CJK_RE.search(f):
             out.append((None, f))
@@ -733,11 +741,16 @@ def _other_topic_patterns() -> tuple[tuple[re.Pattern[str] | None, str], ...]:
     return tuple(out)
 
 
-def names_other_topic(text: str) -> bool:
+_ALL_OTHER = _other_topic_patterns()
+
+
+def names_other_topic(
+    text: str, patterns: tuple[tuple[re.Pattern[str] | None, str], ...] = _ALL_OTHER
+) -> bool:
     """Whether normalized ``text`` names another agency or a topic without a guide."""
     if _IC_NUMBER_RE.search(text):
         return True
-    for pat, form in _other_topic_patterns():
+    for pat, form in patterns:
         if form in text and (pat is None or pat.search(text)):
             return True
     return False
@@ -756,6 +769,19 @@ class Matcher:
         self._all_terms = frozenset().union(*(idx.vocab for idx in indexes.values()))
         self._vocab = sorted(vocab)
         self._fuzzy = lru_cache(maxsize=4096)(self._fuzzy_uncached)
+        # Other topics, less those a guide takes up in its title or keywords (a guide on what
+        # counts as wages answers "overtime"): the guides decide what is in scope.
+        self._other = _ALL_OTHER
+        if library is not None:
+            covered = " ; ".join(
+                normalize(" ; ".join((g.title, *g.keywords)))
+                for gid in library.ids()
+                for lang in LANGS
+                if (g := library.get(gid, lang)) is not None
+            )
+            self._other = _other_topic_patterns(
+                tuple(f for f in OTHER_TOPICS if not names_other_topic(covered, _other_topic_patterns((f,))))
+            )
         # The concepts each guide's English title names: what the guide is about at heart.
         self._title_concepts: dict[str, set[str]] = {}
         if library is not None:
@@ -838,7 +864,7 @@ class Matcher:
         norm = normalize(text)
         return _Evidence(
             lang, confident, ranked, plausible and bool(ranked), content, known,
-            concepts_in(norm), names_other_topic(norm),
+            concepts_in(norm), names_other_topic(norm, self._other),
         )
 
     @staticmethod
@@ -902,17 +928,26 @@ class Matcher:
     def _both(
         self, pair: tuple[str, str], ranked: list[tuple[str, float]], asked: set[str]
     ) -> list[str]:
-        """For a question about two things: [the guide about both] when a plausible guide's
-        title names both and, if it is about more (besides generic words), something of that
-        is asked too; else [the best guide about a, the best about b]; else []."""
+        """For a question about two things: [the guide about both] when the best guide's title
+        names both, or a close runner-up's names both and something else the question asks
+        ("pay") and, if it is about more (besides generic words), something of that is asked
+        too; else [the best guide about a, the best about
+        b] and a plausible guide about both after them; else []."""
         a, b = pair
         s1 = ranked[0][1]
         plausible = [gid for gid, s in ranked if s >= BOTH_RATIO * s1]
-        for gid in plausible:
+        top = ranked[0][0]
+        if {a, b} <= self._title_concepts.get(top, set()):
+            return [top]  # the best guide is about both: the ranking agrees
+        cover: str | None = None
+        for gid, score in ranked[1:]:
             about = self._title_concepts.get(gid, set())
             extra = about - {a, b} - GENERIC_CONCEPTS
-            if {a, b} <= about and (not extra or extra & asked):
-                return [gid]
+            shared = (about - {a, b}) & asked  # e.g. "pay" in "pay SOCSO and EIS"
+            if {a, b} <= about and shared and (not extra or extra & asked) and score >= BOTH_RATIO * s1:
+                if score >= COVER_RATIO * s1:
+                    return [gid]
+                cover = cover or gid
 
         def best(c: str, other: str) -> str | None:
             only = [g for g in plausible if c in self._title_concepts.get(g, set())]
@@ -920,7 +955,9 @@ class Matcher:
             return (alone or only or [None])[0]
 
         ga, gb = best(a, b), best(b, a)
-        return [ga, gb] if ga and gb and ga != gb else []
+        if not (ga and gb and ga != gb):
+            return [cover] if cover else []
+        return [ga, gb, cover] if cover and cover not in (ga, gb) else [ga, gb]
 
     @classmethod
     def calibrated(cls, ev: _Evidence, weights: dict[str, float] | None = None) -> float:

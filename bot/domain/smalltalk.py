@@ -43,12 +43,14 @@ _PHRASES: dict[tuple[str, str], tuple[str, ...]] = {
     ("bye", "zh"): ("再见", "拜拜", "晚安", "下次见"),
     ("who", "en"): ("who are you", "what are you", "what can you do", "are you a bot",
                     "are you human", "are you a robot", "what is this bot", "who made you",
-                    "what do you do", "is this perkeso", "are you perkeso", "your name"),
+                    "what do you do", "is this perkeso", "are you perkeso", "your name",
+                    "how old are you", "how old are you really"),
     ("who", "ms"): ("siapa awak", "siapa anda", "kamu siapa", "awak siapa", "anda siapa",
                     "awak ni siapa", "ini bot ke", "awak bot ke", "apa awak boleh buat",
-                    "apa yang awak boleh buat", "bot apa ni", "ni perkeso ke"),
+                    "apa yang awak boleh buat", "bot apa ni", "ni perkeso ke", "umur awak berapa",
+                    "berapa umur awak", "umur awak berapa sebenarnya"),
     ("who", "zh"): ("你是谁", "您是谁", "你是什么", "你是机器人吗", "你能做什么", "你会什么", "你可以做什么",
-                    "这是什么", "你是真人吗", "你是 perkeso 吗", "你叫什么"),
+                    "这是什么", "你是真人吗", "你是 perkeso 吗", "你叫什么", "你几岁", "你几岁了", "你多大了"),
 }
 # Words that may surround small talk without making it a question.
 _FILLER = frozenset(
