@@ -17,6 +17,8 @@ from bot.domain.smalltalk import SmallTalk, small_talk
         ("Assalamualaikum", "hello", "ms"),
         ("你好", "hello", "zh"),
         ("在吗？", "hello", "zh"),
+        ("你好，请问", "hello", "zh"),
+        ("how old are you", "who", "en"),
         ("thanks!", "thanks", "en"),
         ("thank you very much for your help", "thanks", "en"),
         ("terima kasih", "thanks", "ms"),

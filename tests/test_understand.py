@@ -99,6 +99,7 @@ def test_names_other_topic(text: str, other: bool) -> None:
         ("pembantu rumah asing kena bayar SIP ke?", True),
         ("perlukah saya daftar pembantu rumah", True),
         ("wajib daftar perkeso?", True),
+        ("pekerja asing kena caruman SIP tak", True),
         ("外佣要交EIS吗", True),
         ("需要交吗", True),
         ("要不要为女佣买社险", True),

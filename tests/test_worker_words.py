@@ -31,6 +31,8 @@ from bot.domain.worker_words import read_worker_words, salary_question
         ("my staff is 57 years old, pay 2500", None, tuple(WorkerType), 57),
         ("rm3000 pekerja tempatan berumur 56", WorkerType.EMPLOYEE, None, 56),
         ("RM3,500", None, tuple(WorkerType), None),
+        ("my worker is 61, salary 2500", None, tuple(WorkerType), 61),
+        ("my salary is 3000", None, tuple(WorkerType), None),
     ],
 )
 def test_read_worker_words(text: str, worker: WorkerType | None, choices: tuple | None, age: int | None) -> None:
@@ -57,6 +59,8 @@ def test_both_foreign_and_local_settles_nothing() -> None:
         ("RM1800 pembantu rumah asing", "1800"),
         ("3000 foreign worker", "3000"),
         ("berapa caruman gaji 1800", "1800"),
+        ("my worker is 61 salary 2500", "2500"),
+        ("he is 45 and earns 2000", "2000"),
     ],
 )
 def test_salary_question_keeps_one_wage(text: str, amount: str) -> None:

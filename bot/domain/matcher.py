@@ -498,7 +498,7 @@ _YESNO_RE = re.compile(
     # Malay: "... ke?", "perlukah", "adakah", "kena ke", "wajib", "ke tak"
     r"|\badakah\b|\b\w+\s+(?:ke|kah)\W*$|\b\w+(?<!mana)(?<!apa)(?<!bila)(?<!napa)kah\b"
     r"|\b(?:perlu|kena|wajib|mesti|patut|payah)\s*(?:ke|kah)\b"
-    r"|\b(?:ke|atau)\s+(?:tak|tidak|x|tk)\b|\bwajib\b"
+    r"|\b(?:ke|atau)\s+(?:tak|tidak|x|tk)\b|\bwajib\b|\b(?:tak|tidak)\W*$"
     # Chinese: "...吗", "要不要", "是否", "必须"
     r"|[吗嘛么][\W]*$|要不要|需不需要|是否|是不是|有没有|必须|一定要|用不用|需要.*吗"
 )

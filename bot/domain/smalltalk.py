@@ -58,7 +58,7 @@ _FILLER = frozenset(
     ya ye yeah la lah je ja pun kak abang bang encik puan cik tuan dear friend buddy mate
     and dan oh ah eh hmm haha hehe lol thx!""".split()
 )
-_FILLER_ZH = ("啊", "呀", "啦", "哈", "哈哈", "呢", "吧", "喔", "哦", "嘛", "机器人", "老板", "大家")
+_FILLER_ZH = ("请问", "请", "啊", "呀", "啦", "哈", "哈哈", "呢", "吧", "喔", "哦", "嘛", "机器人", "老板", "大家")
 # fmt: on
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
