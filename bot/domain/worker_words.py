@@ -44,7 +44,7 @@ _AGE = re.compile(
     + r"|(?<![\d.,])(?P<a3>\d{1,3})\s*(?:岁|歲|周岁)"
     + r"|(?:年龄|年纪|年齡)\s*(?:是|为|:|：)?\s*(?P<a4>\d{1,3})"
     # "my worker is 61": a two-digit number right after "is" (never an amount with k / rb)
-    + r"|" + _L + r"(?:is|was)\s+(?P<a5>\d{2})(?![\d.,]|\s*(?:k|rb|ribu|%)(?![a-z]))"
+    + r"|" + _L + r"(?:is|was)\s+(?P<a5>\d{2})(?![\d]|[.,]\d|\s*(?:k|rb|ribu|%)(?![a-z]))"
 )
 # A wage with one of these words is a question about the amount to pay.
 _ASKS_AMOUNT = re.compile(
