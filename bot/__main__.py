@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import signal
 import sys
+from typing import Any
 
 from bot.config import ConfigError
+from bot.logs import install_last_resort, log_line
 
 # name on the command line -> (module under bot.commands, one-line help as the module gives it)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -65,21 +69,30 @@ def build_parser(load: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
-        argv.insert(0, DEFAULT_COMMAND)  # no subcommand: run the bot
-    parser = build_parser(load=argv[0] if argv[0] in COMMANDS else DEFAULT_COMMAND)
-    args = parser.parse_args(argv)
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+            argv.insert(0, DEFAULT_COMMAND)  # no subcommand: run the bot
+        parser = build_parser(load=argv[0] if argv[0] in COMMANDS else DEFAULT_COMMAND)
+        args = parser.parse_args(argv)
         return int(args.func(args) or 0)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # before logging is set up: one line in LOG_FORMAT, redacted
+        log_line(f"configuration error: {exc}", to_stderr=True)
         return 2
     except KeyboardInterrupt:
+        log_line("interrupted (exit status 130)", level=logging.WARNING)
         return 130
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    install_last_resort()  # no raw traceback (which may carry the token) ever reaches stderr
+    # SIGTERM before the bot's event loop handles it (imports, migrations, getMe) stops like
+    # Ctrl-C, with its log line, instead of a silent kill.
+    signal.signal(signal.SIGTERM, _interrupt)
     sys.exit(main())
 
 

@@ -22,7 +22,7 @@ from telegram.ext import (
 
 from bot.config import Config
 from bot.dbhealth import alarm_for
-from bot.handlers import agency, broadcast, calc, guides, privacy, reminders, start, text
+from bot.handlers import agency, broadcast, calc, guides, privacy, reminders, stafflist, start, text
 from bot.handlers.common import Services
 from bot.i18n import LANGS, catalogs, current_lang, set_content_dir, t
 from bot.metrics import metrics_for
@@ -50,7 +50,7 @@ OUTBOX_WORKERS = 8
 
 # Feature modules, each with register(app) and optionally COMMANDS = [(command, key)].
 # Order matters: PTB gives an update to the first matching handler of a group.
-FEATURES: list[Any] = [start, reminders, agency, broadcast, privacy, calc, guides, text]
+FEATURES: list[Any] = [start, reminders, agency, broadcast, privacy, stafflist, calc, guides, text]
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):

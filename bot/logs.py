@@ -1,5 +1,9 @@
 """Logging set-up: text or one JSON object per line, with every secret redacted.
 
+:func:`install_last_resort` routes whatever would otherwise reach stderr as a raw traceback
+(an exception nobody caught, in the main thread, another thread, an event loop callback, or
+a finaliser) through :func:`log_line`: one redacted line in the configured format.
+
 :func:`install_update_logging` adds one INFO line per update (logger ``bot.updates``) with the
 update id, the chat as a salted hash (never the raw id), the handler that took it and the
 latency; never the message text, a salary or the token.
@@ -13,8 +17,11 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import sys
+import threading
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -61,6 +68,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(fmt: str = "text", level: int = logging.INFO, *secrets: str | None) -> None:
+    _known_secrets.update(s for s in secrets if s)
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter(*secrets))
     if fmt == "json":
@@ -70,9 +78,121 @@ def setup_logging(fmt: str = "text", level: int = logging.INFO, *secrets: str | 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.captureWarnings(True)  # a warning is a log line too (JSON with LOG_FORMAT=json)
     # httpx logs every request URL, which contains the token: keep it quiet.
     for noisy in ("httpx", "httpcore", "apscheduler", "aiohttp.access", "telegram.ext.Updater"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# --- the last line: whatever ends the process ---------------------------------------------
+
+# Secrets given to setup_logging; the hooks below also read them from the environment, so they
+# redact even before the configuration is read (or when reading it failed).
+_known_secrets: set[str] = set()
+
+
+def env_secrets(env: dict[str, str] | None = None) -> tuple[str, ...]:
+    """TELEGRAM_BOT_TOKEN and WEBHOOK_SECRET as the environment has them (stripped, non-empty)."""
+    env = os.environ if env is None else env  # type: ignore[assignment]
+    values = (env.get(name, "").strip() for name in ("TELEGRAM_BOT_TOKEN", "WEBHOOK_SECRET"))
+    return tuple(value for value in values if value)
+
+
+def env_log_format() -> str:
+    """"json" when LOG_FORMAT asks for it, else "text" (also when LOG_FORMAT itself is invalid)."""
+    return "json" if os.environ.get("LOG_FORMAT", "").strip().lower() == "json" else "text"
+
+
+def _all_secrets() -> tuple[str, ...]:
+    return (*env_secrets(), *_known_secrets)
+
+
+def log_line(
+    message: str,
+    *,
+    level: int = logging.CRITICAL,
+    exc_info: tuple[type[BaseException], BaseException, Any] | None = None,
+    logger: str = "bot",
+    to_stderr: bool = False,
+) -> None:
+    """One redacted log record: through the logging set-up if there is one, else straight to
+    stderr in LOG_FORMAT (a JSON object, or the bare message for text). A traceback, if given,
+    is redacted text inside the record (the ``exc`` field in JSON), never raw on stderr.
+    ``to_stderr``: skip the logging set-up (for errors found before it exists)."""
+    secrets = _all_secrets()
+    record = logging.LogRecord(logger, level, __file__, 0, redact(message, *secrets), None, None)
+    if exc_info is not None:
+        text = "".join(traceback.format_exception(*exc_info)).rstrip("\n")
+        record.exc_text = redact(text, *secrets)
+    if logging.getLogger().handlers and not to_stderr:
+        logging.getLogger(logger).handle(record)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter(*secrets))
+    handler.setFormatter(JsonFormatter() if env_log_format() == "json" else logging.Formatter())
+    handler.handle(record)
+    handler.flush()
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    try:
+        detail = str(exc)
+    except Exception:  # a broken __str__ must not hide the error
+        detail = ""
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def _excepthook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
+    if issubclass(exc_type, KeyboardInterrupt):
+        log_line("interrupted", level=logging.WARNING)
+        return
+    log_line(f"stopped by an unexpected error: {_describe(exc)}", exc_info=(exc_type, exc, tb))
+
+
+def _thread_hook(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    log_line(
+        f"thread {name} failed: {_describe(args.exc_value)}",
+        level=logging.ERROR,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
+
+
+def _unraisable_hook(args: Any) -> None:
+    exc = args.exc_value
+    what = args.err_msg or "exception ignored"
+    log_line(
+        f"{what}: {_describe(exc)}",
+        level=logging.ERROR,
+        exc_info=(args.exc_type, exc, args.exc_traceback) if exc is not None else None,
+    )
+
+
+def loop_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """``loop.set_exception_handler``: an error no task awaited, as one redacted record."""
+    exc = context.get("exception")
+    message = context.get("message") or "unhandled exception in the event loop"
+    if isinstance(exc, BaseException):
+        log_line(
+            f"event loop: {message}: {_describe(exc)}",
+            level=logging.ERROR,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+    else:
+        log_line(f"event loop: {message}", level=logging.ERROR)
+
+
+def install_last_resort() -> None:
+    """Replace the hooks that print raw tracebacks (sys.excepthook, threading.excepthook,
+    sys.unraisablehook) by :func:`log_line`. Event loops get :func:`loop_exception_handler`
+    where they are created."""
+    sys.excepthook = _excepthook
+    threading.excepthook = _thread_hook
+    sys.unraisablehook = _unraisable_hook
 
 
 # --- one line per update ----------------------------------------------------------------------

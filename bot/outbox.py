@@ -859,8 +859,16 @@ class OutboxSender:
             self._inflight[row.id] = row
             try:
                 await self._process(row)
-            except Exception:  # never let one row kill a worker
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not self._running or task is None or task.cancelling():
+                    raise  # stop(): it requeues the rows in hand
+                # A request cancelled under a running sender (not a stop): back to the queue.
+                await self._retry_or_fail(row, "CancelledError: the request was cancelled")
+            except Exception as exc:  # never let one row kill a worker, nor stay 'sending'
                 log.exception("outbox: unexpected error on row %s", row.id)
+                with contextlib.suppress(Exception):
+                    self._release(row, f"{type(exc).__name__}: {exc}")
             self._inflight.pop(row.id, None)
             self._chat_ready[row.chat_id] = time.monotonic() + self.per_chat_interval
             if row.chat_id in self._skipped and self._wake is not None:
@@ -927,19 +935,37 @@ class OutboxSender:
         except TelegramError as exc:  # TimedOut, NetworkError (5xx), other transient errors
             name = type(exc).__name__
             self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
-            error = f"{name}: {exc}"
-            attempts = row.attempts + 1
-            if attempts >= self.max_attempts:
-                self.stats.failed += 1
-                await self._record(self.outbox.mark_failed, row.id, error)
-            else:
-                self.stats.retried += 1
-                delay = min(self.backoff_max, self.backoff_base * 2 ** (attempts - 1))
-                delay *= random.uniform(0.8, 1.2)
-                await self._record(self.outbox.mark_retry, row.id, error, delay)
+            await self._retry_or_fail(row, f"{name}: {exc}")
+        except Exception as exc:  # a bug, or a library raising outside TelegramError
+            name = type(exc).__name__
+            self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
+            log.error("outbox: unexpected error sending row %s: %s", row.id, name, exc_info=True)
+            await self._retry_or_fail(row, f"{name}: {exc}")
         else:
             self.stats.sent += 1
             await self._record(self.outbox.mark_sent, row.id, message_id)
+
+    def _retry_delay(self, attempts: int) -> float:
+        delay = min(self.backoff_max, self.backoff_base * 2 ** (attempts - 1))
+        return delay * random.uniform(0.8, 1.2)
+
+    async def _retry_or_fail(self, row: OutboxRow, error: str) -> None:
+        """Back to ``queued`` with exponential backoff, or ``failed`` after ``max_attempts``."""
+        attempts = row.attempts + 1
+        if attempts >= self.max_attempts:
+            self.stats.failed += 1
+            await self._record(self.outbox.mark_failed, row.id, error)
+        else:
+            self.stats.retried += 1
+            await self._record(self.outbox.mark_retry, row.id, error, self._retry_delay(attempts))
+
+    def _release(self, row: OutboxRow, error: str) -> None:
+        """Last resort when recording the outcome itself failed oddly: one direct write."""
+        attempts = row.attempts + 1
+        if attempts >= self.max_attempts:
+            self.outbox.mark_failed(row.id, error)
+        else:
+            self.outbox.mark_retry(row.id, error, self._retry_delay(attempts))
 
     async def _mark_unreachable(self, row: OutboxRow, reason: str) -> None:
         self.stats.unreachable += 1

@@ -3,6 +3,9 @@
 ``POST <path of WEBHOOK_URL>``: Telegram's updates. The ``X-Telegram-Bot-Api-Secret-Token``
 header must equal WEBHOOK_SECRET (compared in constant time) or the request gets 403 and nothing
 is processed. A valid update is put on the Application's update queue and answered 200 at once.
+A body that cannot become an Update (not UTF-8, not JSON, not an object, nested deeper than
+:data:`MAX_UPDATE_DEPTH`) gets 400; a body over :data:`MAX_UPDATE_BYTES` (1 MiB) gets 413. Each
+refusal is one WARNING line without a traceback.
 
 ``GET /healthz``: 200 when the database answers and the job scheduler runs, else 503; the JSON
 also shows the outbox backlog, the sender (running, or held by another process) and the
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
 import signal
 import sqlite3
@@ -25,7 +29,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot.metrics import metrics_for
-from bot.wire import loads_update
+from bot.wire import scrub
 
 if TYPE_CHECKING:
     from telegram.ext import Application
@@ -35,6 +39,61 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# A real update is a few KB (a 4,096-character message with its entities and a reply);
+# nothing Telegram sends comes near these limits.
+MAX_UPDATE_BYTES = 1024 * 1024
+MAX_UPDATE_DEPTH = 64  # nested objects/arrays; a real update has about a dozen levels
+
+
+class BadBody(ValueError):
+    """A webhook body that cannot become an Update; the message says why (no content)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise BadBody(f"not JSON ({name})")
+
+
+def _too_deep(data: Any, limit: int = MAX_UPDATE_DEPTH) -> bool:
+    """Whether ``data`` nests objects/arrays deeper than ``limit`` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for item in value.values() if isinstance(item, dict | list))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value if isinstance(item, dict | list))
+    return False
+
+
+def parse_update_body(raw: bytes) -> dict[str, Any]:
+    """The JSON object of a webhook body, or :class:`BadBody` saying why not.
+
+    Strict UTF-8, standard JSON only (no NaN), an object with an integer ``update_id``, at
+    most :data:`MAX_UPDATE_DEPTH` levels. Python's JSON decoder recurses: a body of 200,000
+    nested arrays raises RecursionError, which is a refusal here, never a 500.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadBody("not UTF-8") from None
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except BadBody:
+        raise
+    except RecursionError:
+        raise BadBody("nested too deeply") from None
+    except ValueError:
+        raise BadBody("not JSON") from None
+    if not isinstance(data, dict):
+        raise BadBody(f"a JSON {type(data).__name__}, not an object")
+    update_id = data.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
+        raise BadBody("no integer update_id")
+    if _too_deep(data):
+        raise BadBody(f"nested deeper than {MAX_UPDATE_DEPTH} levels")
+    return data
 
 
 def health(app: Application) -> tuple[bool, dict[str, Any]]:
@@ -92,7 +151,7 @@ class WebhookServer:
         self._runner: web.AppRunner | None = None
 
     def make_web_app(self) -> web.Application:
-        web_app = web.Application(client_max_size=1024 * 1024)
+        web_app = web.Application(client_max_size=MAX_UPDATE_BYTES)
         web_app.router.add_post(self.path, self.handle_update)
         web_app.router.add_get("/healthz", self.handle_health)
         return web_app
@@ -101,7 +160,9 @@ class WebhookServer:
         metrics = metrics_for(self.app)
         if self.secret is not None:
             given = request.headers.get(SECRET_HEADER)
-            if given is None or not hmac.compare_digest(given.encode(), self.secret.encode()):
+            # surrogateescape: a header of non-UTF-8 bytes is a wrong secret, not a 500
+            presented = None if given is None else given.encode("utf-8", "surrogateescape")
+            if presented is None or not hmac.compare_digest(presented, self.secret.encode()):
                 metrics.inc("webhook_rejected")
                 log.warning(
                     "webhook: refused a request with a %s secret token from %s",
@@ -109,21 +170,31 @@ class WebhookServer:
                     request.remote,
                 )
                 return web.json_response({"ok": False, "error": "forbidden"}, status=403)
+        if (request.content_length or 0) > MAX_UPDATE_BYTES:
+            return self._refuse(request, 413, f"larger than {MAX_UPDATE_BYTES} bytes")
         try:
-            data = loads_update(await request.read())
-        except ValueError:  # not JSON, or not UTF-8
-            return web.json_response({"ok": False, "error": "bad json"}, status=400)
-        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-            return web.json_response({"ok": False, "error": "not an update"}, status=400)
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:  # no Content-Length (chunked), read past the limit
+            return self._refuse(request, 413, f"larger than {MAX_UPDATE_BYTES} bytes")
+        try:
+            data = scrub(parse_update_body(raw))  # lone surrogates become U+FFFD (bot/wire.py)
+        except BadBody as exc:
+            return self._refuse(request, 400, str(exc))
         try:
             update = Update.de_json(data, self.app.bot)
         except Exception as exc:  # a malformed update: say so, never crash the server
-            log.warning(
-                "webhook: cannot parse update %s: %s", data.get("update_id"), type(exc).__name__
+            return self._refuse(
+                request, 400, f"update {data.get('update_id')} malformed ({type(exc).__name__})"
             )
-            return web.json_response({"ok": False, "error": "bad update"}, status=400)
         await self.app.update_queue.put(update)
         return web.json_response({"ok": True})
+
+    def _refuse(self, request: web.Request, status: int, reason: str) -> web.Response:
+        """One WARNING line (no traceback, no content of the body) and a JSON error answer."""
+        metrics_for(self.app).inc("webhook_rejected")
+        log.warning("webhook: refused a body from %s with %d: %s", request.remote, status, reason)
+        error = "too large" if status == 413 else "not an update"
+        return web.json_response({"ok": False, "error": error, "reason": reason}, status=status)
 
     async def handle_health(self, request: web.Request) -> web.Response:
         ok, report = health(self.app)

@@ -50,9 +50,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     p.add_argument(
         "wages",
-        nargs="+",
+        nargs="*",
         metavar="WAGE",
         help='monthly wage, e.g. 3500, "RM3,500.50", 3.5k; - reads stdin',
+    )
+    p.add_argument(
+        "--file",
+        help="a staff list (.xlsx or .csv: Name, Wage, optional Type, Age, IC): every person",
+    )
+    p.add_argument(
+        "--out", help="with --file: write the result to this .xlsx or .csv file"
     )
     p.add_argument("--month", help="wage month YYYY-MM (default: this month in Malaysia)")
     p.add_argument(
@@ -206,6 +213,14 @@ def run(args: argparse.Namespace, stdin: Iterable[str] | None = None, out=None, 
     """Run the subcommand; returns the exit status (2 on bad input)."""
     out = out or sys.stdout
     err = err or sys.stderr
+    if getattr(args, "file", None):
+        return run_file(args, out, err)
+    if getattr(args, "out", None):
+        print("calc: --out needs --file", file=err)
+        return 2
+    if not args.wages:
+        print("calc: give a WAGE, - (stdin) or --file", file=err)
+        return 2
     try:
         year, month = parse_month(args.month)
         first = schedules()["socso"][0].effective_from
@@ -238,3 +253,74 @@ def run(args: argparse.Namespace, stdin: Iterable[str] | None = None, out=None, 
     else:
         out.write("\n\n".join(render_text(r, args.lang) for r in results) + "\n")
     return 0
+
+
+def run_file(args: argparse.Namespace, out, err) -> int:
+    """``calc --file``: a whole staff list, same engine and messages as the chat.
+
+    Prints the summary (or, with ``--json``, one object per person: ``row``, ``name`` and the
+    single calculator's fields, then one ``{"row", "error", "reason"}`` per skipped row); with
+    ``--out`` writes the result file. Exit 2 when the file cannot be read.
+    """
+    from pathlib import Path
+
+    from bot.domain.stafflist import SheetError, calculate_all, read_file, write_csv, write_xlsx
+    from bot.handlers.stafflist import file_error_text, labels, row_error_text, summary_text
+    from bot.i18n import use_lang
+
+    lang = args.lang
+    if args.wages:
+        print("calc: give either WAGEs or --file, not both", file=err)
+        return 2
+    out_path = Path(args.out) if args.out else None
+    if out_path is not None and out_path.suffix.lower() not in (".xlsx", ".csv"):
+        print(f"calc: --out must end in .xlsx or .csv, not {out_path.name!r}", file=err)
+        return 2
+    try:
+        year, month = parse_month(args.month)
+        first = schedules()["socso"][0].effective_from
+        if f"{year:04d}-{month:02d}" < first:
+            raise InputError(
+                f"no contribution schedule for {year:04d}-{month:02d} (the first starts {first})"
+            )
+    except InputError as exc:
+        print(f"calc: {exc}", file=err)
+        return 2
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        print(f"calc: cannot read {path}: {exc.strerror or exc}", file=err)
+        return 2
+    try:
+        sheet = read_file(data, path.name)
+    except SheetError as exc:
+        print(f"calc: {path.name}: {_plain(file_error_text(exc.code, lang))}", file=err)
+        return 2
+    result = calculate_all(sheet, year, month)
+    with use_lang(lang):
+        if args.json:
+            for p in result.people:
+                row = {"row": p.row.row, "name": p.row.name, **to_json(p.c)}
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            for e in result.errors:
+                reason = _plain(row_error_text(e, lang))
+                out.write(json.dumps({"row": e.row, "error": e.code, "reason": reason}, ensure_ascii=False) + "\n")
+        else:
+            out.write(_plain(summary_text(result)) + "\n")
+        if out_path is not None:
+            writer = write_xlsx if out_path.suffix.lower() == ".xlsx" else write_csv
+            try:
+                out_path.write_bytes(writer(result, labels(lang)))
+            except OSError as exc:
+                print(f"calc: cannot write {out_path}: {exc.strerror or exc}", file=err)
+                return 2
+            if not args.json:
+                out.write(_plain(t_plain("stafflist.cli.written", lang, path=str(out_path))) + "\n")
+    return 0
+
+
+def t_plain(key: str, lang: str, **params: object) -> str:
+    from bot.i18n import t
+
+    return _plain(t(key, lang, **params))

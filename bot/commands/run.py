@@ -1,21 +1,45 @@
-"""``python -m bot [run]``: long polling, webhook server, or local mode with a terminal chat."""
+"""``python -m bot [run]``: long polling, webhook server, or local mode with a terminal chat.
+
+Every way the run ends is one log line (redacted, JSON with LOG_FORMAT=json) and an exit status:
+
+====  ==========================================================================================
+0     stopped by SIGTERM or SIGINT (the updates in hand finished, the outbox requeued the rest)
+1     an unexpected error (the line carries its redacted traceback), or Telegram refused a
+      start-up request other than getMe (e.g. setWebhook answered 400)
+2     a bad setting (bot/__main__.py: ``configuration error: ...``)
+3     Telegram rejected the token: getMe answered 401 (revoked or mistyped TELEGRAM_BOT_TOKEN)
+      or 404 (TELEGRAM_API_BASE_URL without its ``/bot`` path)
+4     the Bot API could not be reached at start (network down, DNS, timeout, 5xx)
+130   Ctrl-C or SIGTERM while still starting (bot/__main__.py)
+====  ==========================================================================================
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
 import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Update
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 
 from bot.app import build_application, start_application, stop_application
 from bot.config import Config
-from bot.logs import setup_logging
+from bot.logs import loop_exception_handler, setup_logging
 
 log = logging.getLogger("bot")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CONFIG = 2  # returned by bot/__main__.py
+EXIT_TOKEN_REJECTED = 3
+EXIT_UNREACHABLE = 4
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,18 +62,92 @@ def run(args: argparse.Namespace) -> int:
     config = Config.from_env()
     if config.local_mode:
         setup_logging(config.log_format, logging.WARNING)
-        return asyncio.run(run_local(config, lang=args.lang or _lang_from_env()))
+        lang = args.lang or _lang_from_env()
+        return _guarded(lambda: _run_async(run_local(config, lang=lang)))
     setup_logging(config.log_format, logging.INFO, config.token, config.webhook_secret)
+    return _guarded(lambda: _serve(config))
+
+
+def _serve(config: Config) -> int:
     app = build_application(config)
     if config.webhook_mode:
         from bot.web import serve_webhook
 
         log.info("starting webhook server on port %d", config.port)
-        return asyncio.run(serve_webhook(app, config))
-    else:
-        log.info("starting long polling")
-        app.run_polling(allowed_updates=Update.ALL_TYPES)
-    return 0
+        return _run_async(serve_webhook(app, config))
+    log.info("starting long polling")
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # run_polling uses (and closes) the current loop
+    loop.set_exception_handler(loop_exception_handler)
+    try:
+        # getMe first, by hand: a rejected token or an unreachable API surfaces here as one
+        # exception, before PTB's own start-up retry loop would log it with a traceback.
+        loop.run_until_complete(app.initialize())
+    except BaseException:
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(app.shutdown())
+        loop.close()
+        raise
+    app.run_polling(allowed_updates=Update.ALL_TYPES)  # initialize() again is a no-op
+    return EXIT_OK
+
+
+def _run_async(coroutine: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run`` with :func:`loop_exception_handler` on the loop."""
+    with asyncio.Runner() as runner:
+        runner.get_loop().set_exception_handler(loop_exception_handler)
+        return runner.run(coroutine)
+
+
+def _not_found(exc: BaseException) -> bool:
+    """Whether Telegram's answer behind ``exc`` (PTB re-raises it with the token) was a 404."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if "not found" in str(current).lower():
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _guarded(body: Callable[[], int]) -> int:
+    """Run ``body``; whatever ends it, log one line (the filter redacts) and return the status."""
+    try:
+        status = body()
+    except InvalidToken as exc:  # its message has the token in clear: never log or chain it
+        if _not_found(exc):
+            log.critical(
+                "Telegram answered 404 Not Found to getMe: check TELEGRAM_API_BASE_URL ends with "
+                "/bot (e.g. https://api.telegram.org/bot), then TELEGRAM_BOT_TOKEN"
+            )
+        else:
+            log.critical(
+                "Telegram rejected the token (401 Unauthorized): check TELEGRAM_BOT_TOKEN "
+                "(revoked or mistyped? @BotFather shows the current token)"
+            )
+        return EXIT_TOKEN_REJECTED
+    except NetworkError as exc:
+        if isinstance(exc, BadRequest):
+            log.critical("Telegram refused a start-up request: %s", _describe(exc))
+            return EXIT_ERROR
+        log.critical(
+            "cannot reach the Bot API at start (%s): check the network and TELEGRAM_API_BASE_URL",
+            _describe(exc),
+        )
+        return EXIT_UNREACHABLE
+    except TelegramError as exc:
+        log.critical("Telegram refused a start-up request: %s", _describe(exc))
+        return EXIT_ERROR
+    except Exception as exc:
+        log.critical("stopped by an unexpected error: %s", _describe(exc), exc_info=True)
+        return EXIT_ERROR
+    log.info("stopped (exit status %d)", status)
+    return status
 
 
 def _lang_from_env() -> str:

@@ -46,7 +46,7 @@ from bot.domain.rates import (
     schedules,
 )
 from bot.domain.salary import ABSURD_ABOVE, looks_like_salary, parse_salary
-from bot.domain.worker_words import WorkerWords, read_worker_words, without_age
+from bot.domain.worker_words import WorkerWords, read_worker_words
 from bot.handlers.common import Button, edit_or_reply, keyboard, lang, reply, services
 from bot.handlers.start import stale_button
 from bot.i18n import format_money, format_month, render, t
@@ -374,10 +374,10 @@ async def start_calculation(
     """Answer with what the message said, then the saved choices that do not contradict it
     (named on the result, with the buttons to change them); ask for the worker type when
     neither settles it, offering only the types the words leave open."""
-    words = words or WorkerWords(None, False, None)
+    words = words or WorkerWords(None, None, "")
     saved_worker, saved_age, opt_out = load_prefs(context, _chat_id(update))
     choices = words.choices
-    worker = words.worker
+    worker = choices[0] if len(choices) == 1 else None
     used_worker = used_age = None
     if worker is None and saved_worker in choices:
         worker = used_worker = saved_worker
@@ -403,7 +403,7 @@ async def answer_salary(update: Update, context: ContextTypes.DEFAULT_TYPE, text
     if context.chat_data is not None:
         context.chat_data.pop(WAIT_KEY, None)
     words = read_worker_words(text)
-    p = parse_salary(without_age(text) if words.age is not None else text)
+    p = parse_salary(words.rest if words.said_anything else text)
     if p.kind == "ok" and p.amount is not None:
         await start_calculation(update, context, p.amount, words=words)
         return

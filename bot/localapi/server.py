@@ -99,6 +99,9 @@ _BUTTON_ACTIONS = (
 # --------------------------------------------------------------------------------------
 
 
+GET_FILE_LIMIT = 20 * 1024 * 1024
+
+
 class ApiError(Exception):
     """An error answer: ``{"ok": false, "error_code": code, "description": ...}``."""
 
@@ -198,7 +201,9 @@ class FaultPlan:
     ``kinds``: "500", "502", "timeout" (hold ``timeout_delay`` s then 504), "429"
     (retry_after=``retry_after``), "403" (blocked), "chat_not_found", and
     "deliver_then_timeout" (the send is performed, then the answer is held like "timeout":
-    a lost response). ``methods=None`` means every method except ``exclude``.
+    a lost response), "401" (Unauthorized: a revoked token) and "404" (Not Found: what
+    Telegram answers when the base URL lacks its ``/bot`` path). ``methods=None`` means
+    every method except ``exclude``.
     """
 
     rate: float = 0.1
@@ -893,6 +898,33 @@ class LocalBotAPI:
         self._push_update({"message": as_dict})
         return as_dict
 
+    async def send_document(
+        self,
+        user_id: int,
+        file_name: str,
+        data: bytes,
+        *,
+        caption: str | None = None,
+        mime_type: str | None = None,
+        language_code: str | None = "en",
+    ) -> dict[str, Any]:
+        """A user sends the file ``data`` named ``file_name`` (a document); returns the Message."""
+        return await self.send_media(
+            user_id,
+            document_name=file_name,
+            data=data,
+            caption=caption,
+            mime_type=mime_type,
+            language_code=language_code,
+        )
+
+    def file_bytes(self, file_id: str) -> bytes:
+        """The content of a stored file (one a user or the bot sent): what a download returns."""
+        file = self._files.get(file_id)
+        if file is None:
+            raise KeyError(f"no file {file_id!r}")
+        return file.data
+
     async def press_button(
         self,
         user_id: int,
@@ -1347,6 +1379,10 @@ class LocalBotAPI:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
         if kind == "chat_not_found":
             raise _bad("chat not found")
+        if kind == "401":
+            raise ApiError(401, "Unauthorized")
+        if kind == "404":
+            raise ApiError(404, "Not Found")
         if kind == "timeout":
             assert self._stopping is not None
             with contextlib.suppress(TimeoutError):
@@ -1936,6 +1972,8 @@ class LocalBotAPI:
         file = self._files.get(str(params["file_id"]))
         if file is None:
             raise _bad("invalid file_id")
+        if len(file.data) > GET_FILE_LIMIT:
+            raise _bad("file is too big")  # bots may download files up to 20 MB
         return {
             "file_id": file.file_id,
             "file_unique_id": file.file_unique_id,

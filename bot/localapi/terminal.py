@@ -3,7 +3,8 @@
 Each typed line becomes a user message (``server.send_text``); every bot message, edit or
 deletion in that chat is printed as readable text. Inline buttons are listed as numbered
 choices; typing a bare number presses that button of the most recent message with buttons
-(a URL button prints its url). ``/quit``, ``/exit`` or end of input leaves.
+(a URL button prints its url). ``/file PATH`` sends that file as a document (e.g. a staff
+list). ``/quit``, ``/exit`` or end of input leaves.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import sys
+from pathlib import Path
 from typing import IO, Any
 
 from bot.localapi.server import ChatMessage, LocalBotAPI
@@ -118,6 +120,10 @@ class _LineReader:
             return line.decode("utf-8", "replace") + "\n"
         line, self._buffer = self._buffer, b""
         return line.decode("utf-8", "replace")
+
+
+def _read_file(path: Path) -> bytes:
+    return path.expanduser().read_bytes()
 
 
 def _set_once(fut: asyncio.Future[None]) -> None:
@@ -235,6 +241,17 @@ async def run_terminal_chat(
                 else:
                     write("→ this button can't be used from the terminal")
                     continue
+            elif text.startswith("/file "):
+                path = Path(text[len("/file ") :].strip())
+                try:
+                    data = await asyncio.to_thread(_read_file, path)
+                except OSError as exc:
+                    write(f"→ cannot read {path}: {exc.strerror or exc}")
+                    continue
+                if not data:
+                    write(f"→ {path} is empty; Telegram does not send empty files")
+                    continue
+                await server.send_document(user_id, path.name, data, language_code=language_code)
             else:
                 await server.send_text(
                     user_id, text, language_code=language_code, first_name=first_name
