@@ -205,10 +205,9 @@ OTHER_TOPICS: tuple[str, ...] = (
     "resepi", "joke", "lawak", "football", "bola", "poem", "pantun", "song", "lagu", "flight",
     "mysalam", "bsh", "pinjaman", "loan",
     # one person's own case: only PERKESO can look it up
-    "my claim", "claim status", "status of my", "my application", "approved", "approve", "lulus",
-    "diluluskan", "status tuntutan", "status permohonan", "permohonan saya", "case number",
-    "nombor kes", "no kes", "my own", "saya sendiri", "penyata", "statement", "批准", "进度",
-    "案件", "我自己", "记录",
+    "claim status", "status of my", "approved", "approve", "lulus", "diluluskan",
+    "status tuntutan", "status permohonan", "case number", "nombor kes", "no kes", "penyata",
+    "statement", "批准", "进度", "案件", "记录",
     "公积金", "所得税", "税", "报税", "扣税", "内陆税收局", "移民局", "人头税", "最低工资", "年假", "加班", "比特币", "天气", "笑话", "足球", "诗", "歌", "机票",
     "油价", "路税", "罚单", "印花税", "清真", "天课", "援助金", "贷款",
 )
@@ -297,6 +296,7 @@ MAX_QUERY_CHARS = 400  # a question longer than this is cut (keeps matching fast
 MIN_LEAD_ONE_UNIT = 0.5  # a one-unit question needs this lead over the runner-up to open
 SUGGEST_RATIO = 0.45  # suggestions: raw score at least this fraction of the best
 BOTH_RATIO = 0.3  # a two-topic question's guides: raw score at least this share of the best
+SPLIT_RATIO = 0.5  # one guide per topic only when the best is one of them and the other this close
 COVER_RATIO = 0.75  # a runner-up about both topics opens when this close to the best
 # Concepts a guide title may name without narrowing what it is about.
 GENERIC_CONCEPTS = frozenset({"pay", "worker", "employer", "assist", "must", "maid", "contact"})
@@ -931,8 +931,9 @@ class Matcher:
         """For a question about two things: [the guide about both] when the best guide's title
         names both, or a close runner-up's names both and something else the question asks
         ("pay") and, if it is about more (besides generic words), something of that is asked
-        too; else [the best guide about a, the best about
-        b] and a plausible guide about both after them; else []."""
+        too; else, when the best guide is about a (or b) and the best about the other is
+        close, [the best guide about a, the best about b] and a plausible guide about both
+        after them; else []."""
         a, b = pair
         s1 = ranked[0][1]
         plausible = [gid for gid, s in ranked if s >= BOTH_RATIO * s1]
@@ -957,6 +958,9 @@ class Matcher:
         ga, gb = best(a, b), best(b, a)
         if not (ga and gb and ga != gb):
             return [cover] if cover else []
+        score = dict(ranked)
+        if top not in (ga, gb) or min(score[ga], score[gb]) < SPLIT_RATIO * s1:
+            return []  # the ranking does not see two topics: answer as usual
         return [ga, gb, cover] if cover and cover not in (ga, gb) else [ga, gb]
 
     @classmethod
