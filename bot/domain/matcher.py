@@ -172,6 +172,24 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "lebih bayar", "terlebih bayar", "kurang bayar", "terkurang bayar", "terbayar", "dua kali",
         "退款", "退钱", "补缴", "缴少了", "缴多了", "少缴", "多缴", "少交了", "多交了", "重复缴",
     ),
+    "accident": (
+        "accident", "accidents", "injury", "injured", "hurt", "kemalangan", "cedera", "tercedera",
+        "意外", "车祸", "受伤", "工伤", "工作意外",
+    ),
+    "benefit": (
+        "benefit", "benefits", "allowance", "pension", "invalidity", "disability", "disabled",
+        "elaun", "pencen", "keilatan", "ilat", "hilang upaya", "津贴", "福利", "退休金", "残障",
+        "残疾", "赔偿",
+    ),
+    "jobloss": (
+        "retrench", "retrenched", "retrenchment", "laid off", "lost my job", "lose job",
+        "unemployed", "unemployment", "diberhentikan", "hilang kerja", "hilang pekerjaan",
+        "buang kerja", "vss", "裁员", "失业", "被裁", "没工作",
+    ),
+    "selfemployed": (
+        "self employed", "self-employed", "sksps", "bekerja sendiri", "orang yang bekerja sendiri",
+        "freelancer", "freelance", "e-hailing", "grab driver", "p-hailing", "自雇", "自由业",
+    ),
     "cantpay": (
         "can't pay", "cant pay", "cannot pay", "unable to pay", "not able to pay", "can not pay",
         "can't make payment", "cannot make payment", "not open yet", "not yet open",
@@ -204,6 +222,12 @@ OTHER_TOPICS: tuple[str, ...] = (
     "mysejahtera", "halal", "jakim", "stamp duty", "duti setem", "weather", "cuaca", "recipe",
     "resepi", "joke", "lawak", "football", "bola", "poem", "pantun", "song", "lagu", "flight",
     "mysalam", "bsh", "pinjaman", "loan",
+    # private insurance and employment law (the Labour Department), not SOCSO
+    "car insurance", "motor insurance", "insurance company", "my insurance", "insurans saya",
+    "我的保险", "insurans kereta",
+    "syarikat insurans", "takaful", "保险公司", "车险", "without notice", "tanpa notis",
+    "unfair dismissal", "labour office", "labour department", "jabatan tenaga kerja", "jtk",
+    "不通知", "劳工局",
     # one person's own case: only PERKESO can look it up
     "claim status", "status of my", "approved", "approve", "lulus", "diluluskan",
     "status tuntutan", "status permohonan", "case number", "nombor kes", "no kes", "penyata",
@@ -213,7 +237,9 @@ OTHER_TOPICS: tuple[str, ...] = (
 )
 _IC_NUMBER_RE = re.compile(r"\b\d{6}-\d{2}-\d{4}\b")  # a MyKad number: one person's case
 # Words that place a question inside this bot's domain.
-CORE_CONCEPTS = frozenset({"socso", "eis", "assist", "lindung"})
+CORE_CONCEPTS = frozenset(
+    {"socso", "eis", "assist", "lindung", "accident", "benefit", "jobloss", "selfemployed"}
+)
 # fmt: on
 
 STOP_EN = frozenset(
@@ -271,19 +297,19 @@ EN_MARKERS = frozenset(
 # bench/tune_confidence.py on tests/data/questions.tsv (label: the best guide is right) and
 # tests/data/out_of_scope.tsv (label: no guide is right). Paste its output here.
 CONFIDENCE_WEIGHTS: dict[str, float] = {
-    "bias": -3.468,
-    "lead": 0.882,
-    "strength": 2.426,
-    "known_share": 1.834,
-    "known_units": -0.781,
-    "core": 2.543,
-    "concepts": 0.517,
-    "other_topic": -3.269,
-    "unknown_units": -1.845,
+    "bias": -3.076,
+    "lead": 0.934,
+    "strength": 2.471,
+    "known_share": 1.584,
+    "known_units": -1.108,
+    "core": 2.858,
+    "concepts": 0.479,
+    "other_topic": -3.720,
+    "unknown_units": -1.580,
 }
 FALLBACK_ANSWER_LANG = "en"  # the guide language whose [[answers]] rules are read
-OPEN_AT = 0.571  # confidence at or above this: the guide opens
-UNSURE_AT = 0.369  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
+OPEN_AT = 0.617  # confidence at or above this: the guide opens
+UNSURE_AT = 0.442  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
 
 FIELD_WEIGHTS = {"title": 1.0, "keywords": 3.0, "summary": 0.5, "steps": 0.7}
 K1 = 1.2
