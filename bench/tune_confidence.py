@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         kinds.append("out:" + lang)
     assert names is not None
     w = fit(xs, ys, args.l2)
-    weights = dict(zip(["bias", *names], w, strict=True))
+    weights = {k: round(v, 3) for k, v in zip(["bias", *names], w, strict=True)}  # as printed
     conf = [Matcher.calibrated(ev, weights) for ev in evs]
 
     def above(share: float, lang: str | None = None) -> float:

@@ -297,19 +297,19 @@ EN_MARKERS = frozenset(
 # bench/tune_confidence.py on tests/data/questions.tsv (label: the best guide is right) and
 # tests/data/out_of_scope.tsv (label: no guide is right). Paste its output here.
 CONFIDENCE_WEIGHTS: dict[str, float] = {
-    "bias": -3.076,
-    "lead": 0.934,
-    "strength": 2.471,
-    "known_share": 1.584,
-    "known_units": -1.108,
-    "core": 2.858,
-    "concepts": 0.479,
-    "other_topic": -3.720,
-    "unknown_units": -1.580,
+    "bias": -3.179,
+    "lead": 0.795,
+    "strength": 2.567,
+    "known_share": 1.567,
+    "known_units": -1.057,
+    "core": 2.911,
+    "concepts": 0.553,
+    "other_topic": -3.777,
+    "unknown_units": -1.588,
 }
 FALLBACK_ANSWER_LANG = "en"  # the guide language whose [[answers]] rules are read
-OPEN_AT = 0.617  # confidence at or above this: the guide opens
-UNSURE_AT = 0.442  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
+OPEN_AT = 0.605  # confidence at or above this: the guide opens
+UNSURE_AT = 0.456  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
 
 FIELD_WEIGHTS = {"title": 1.0, "keywords": 3.0, "summary": 0.5, "steps": 0.7}
 K1 = 1.2
@@ -320,6 +320,7 @@ PAIR_WEIGHT = 0.6
 PAIR_WINDOW = 2
 MAX_QUERY_CHARS = 400  # a question longer than this is cut (keeps matching fast)
 MIN_LEAD_ONE_UNIT = 0.5  # a one-unit question needs this lead over the runner-up to open
+PHRASE_BONUS = 0.2  # share of the best score added to a guide whose whole keyword phrase is asked
 SUGGEST_RATIO = 0.45  # suggestions: raw score at least this fraction of the best
 BOTH_RATIO = 0.3  # a two-topic question's guides: raw score at least this share of the best
 SPLIT_RATIO = 0.5  # one guide per topic only when the best is one of them and the other this close
@@ -808,6 +809,20 @@ class Matcher:
             self._other = _other_topic_patterns(
                 tuple(f for f in OTHER_TOPICS if not names_other_topic(covered, _other_topic_patterns((f,))))
             )
+        # Each guide's keyword phrases (two words or more, or three Chinese characters or more),
+        # in any language: a question holding one whole gets PHRASE_BONUS for that guide.
+        self._phrases: list[tuple[str, str]] = []
+        if library is not None:
+            seen: set[tuple[str, str]] = set()
+            for gid in library.ids():
+                for lang in LANGS:
+                    g = library.get(gid, lang)
+                    for kw in g.keywords if g is not None else ():
+                        k = normalize(kw).strip()
+                        cjk = len(_CJK_RE.findall(k))
+                        if (cjk >= 3 or (not cjk and len(k.split()) >= 2)) and (gid, k) not in seen:
+                            seen.add((gid, k))
+                            self._phrases.append((gid, k))
         # The concepts each guide's English title names: what the guide is about at heart.
         self._title_concepts: dict[str, set[str]] = {}
         if library is not None:
@@ -886,8 +901,19 @@ class Matcher:
             w = 1.0 if idx_lang == lang else CROSS_WEIGHT
             for gid, s in idx.scores(query).items():
                 total[gid] = total.get(gid, 0.0) + w * s
-        ranked = sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
         norm = normalize(text)
+        if PHRASE_BONUS and total:
+            padded = f" {norm} "
+            hits: dict[str, int] = {}
+            for gid, phrase in self._phrases:
+                if phrase in norm and (_CJK_RE.search(phrase) or f" {phrase} " in padded
+                                       or re.search(r"(?<![a-z0-9])" + re.escape(phrase) + r"(?![a-z0-9])", norm)):
+                    hits[gid] = hits.get(gid, 0) + 1
+            if hits:
+                top = max(total.values())
+                for gid, n in hits.items():
+                    total[gid] = total.get(gid, 0.0) + PHRASE_BONUS * top * min(n, 2) / 2
+        ranked = sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
         return _Evidence(
             lang, confident, ranked, plausible and bool(ranked), content, known,
             concepts_in(norm), names_other_topic(norm, self._other),
