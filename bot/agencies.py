@@ -376,11 +376,16 @@ class AgencyService:
         if isinstance(version, Mapping):
             text = str(version["text"])
             if agency is not None:
-                footer = catalogs().text("broadcast.footer", lang if lang in LANGS else "en")
-                text += "\n\n" + PLACEHOLDER_RE.sub(
-                    lambda m: str(escape(agency.name)) if m.group(1) == "agency" else m.group(0),
-                    footer,
-                )
+                code = lang if lang in LANGS else "en"
+
+                def named(key: str) -> str:
+                    return PLACEHOLDER_RE.sub(
+                        lambda m: str(escape(agency.name)) if m.group(1) == "agency" else m.group(0),
+                        catalogs().text(key, code),
+                    )
+
+                # a header line naming the agency, the text, the "sent by" footer
+                text = f"{named('broadcast.header')}\n\n{text}\n\n{named('broadcast.footer')}"
             return {"type": "text", "text": text, "parse_mode": "HTML", "reply_markup": markup}
         from_chat_id, message_id = version
         return {

@@ -23,7 +23,7 @@ from telegram.ext import (
 from bot.config import Config
 from bot.dbhealth import alarm_for
 from bot.handlers import agency, broadcast, calc, guides, privacy, reminders, stafflist, start, text
-from bot.handlers.common import Services
+from bot.handlers.common import Services, main_menu_keyboard
 from bot.i18n import LANGS, catalogs, current_lang, set_content_dir, t
 from bot.metrics import metrics_for
 from bot.outbox import OutboxRateLimiter
@@ -175,7 +175,8 @@ async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         except TelegramError as exc:  # already answered, or too old: the message below says it
             log.debug("could not answer the button press: %s", exc)
     try:
-        await context.bot.send_message(update.effective_chat.id, t(key), parse_mode=ParseMode.HTML)
+        await context.bot.send_message(update.effective_chat.id, t(key), parse_mode=ParseMode.HTML,
+                                       reply_markup=main_menu_keyboard())  # a way on from an error
     except TelegramError as exc:
         log.warning("could not send the error message: %s", exc)
 
@@ -279,6 +280,10 @@ def build_application(
         .build()
     )
     app.bot_data["services"] = Services(config=config, storage=storage)
+    # /help lists the same public commands as Telegram's command menu
+    app.bot_data["services"].extras["commands"] = [
+        c for feature in FEATURES for c in getattr(feature, "COMMANDS", [])
+    ]
     processor.on_throttled = lambda update, notify: _on_throttled(app, update, notify)
     install_outbox(app, start_sender=outbox_sender, workers=OUTBOX_WORKERS)  # extras["outbox"], ["outbox_sender"]
     app.add_handler(TypeHandler(Update, _before_every_update), group=-100)

@@ -11,18 +11,20 @@ Telegram's HTML tags, while every parameter is escaped.
 from __future__ import annotations
 
 import datetime as dt
+import gettext
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import Decimal, localcontext
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_skeleton
+from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from markupsafe import Markup, escape
@@ -33,12 +35,14 @@ from bot.domain.langs import LANGS
 LANG_NAMES = {"en": "English", "ms": "Bahasa Melayu", "zh": "中文"}
 BABEL_LOCALES = {"en": "en_MY", "ms": "ms_MY", "zh": "zh_Hans_MY"}
 PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
+PLURAL_NUMBER_PARAMS = ("count", "days", "total")  # t() on a plural entry: the number it follows
 
 current_lang: ContextVar[str] = ContextVar("current_lang", default="en")
 
 
 def load_catalog(path: Path) -> dict[str, str]:
-    """Read one .po file into {key: text}; untranslated (empty) entries are left out."""
+    """Read one .po file into {key: text}; untranslated (empty) entries are left out.
+    Plural entries (``msgid_plural``) are left out too: :func:`load_plurals` reads them."""
     with path.open("rb") as fh:
         catalog = read_po(fh)
     return {
@@ -46,6 +50,34 @@ def load_catalog(path: Path) -> dict[str, str]:
         for message in catalog
         if message.id and isinstance(message.string, str) and message.string
     }
+
+
+def load_plurals(path: Path) -> dict[str, tuple[str, ...]]:
+    """The plural entries of one .po file: {key: (msgstr[0], msgstr[1], ...)}.
+
+    A plural entry's msgid is the dotted key (its ``msgid_plural`` repeats it); the forms are
+    chosen by the language's gettext plural rule (:func:`plural_index`)."""
+    with path.open("rb") as fh:
+        catalog = read_po(fh)
+    out: dict[str, tuple[str, ...]] = {}
+    for message in catalog:
+        if message.pluralizable and isinstance(message.string, tuple) and any(message.string):
+            out[str(message.id[0])] = tuple(str(s) for s in message.string)
+    return out
+
+
+@cache
+def plural_rule(lang: str) -> tuple[int, Any]:
+    """(number of forms, n -> form index) from Babel's gettext plural table for ``lang``:
+    English has two forms (1, other), Malay and Chinese one."""
+    count, expr = get_plural(BABEL_LOCALES.get(lang, lang))
+    return count, gettext.c2py(expr)
+
+
+def plural_index(lang: str, count: int) -> int:
+    """Which msgstr[n] a number takes in ``lang``."""
+    forms, rule = plural_rule(lang)
+    return min(max(int(rule(abs(int(count)))), 0), forms - 1)
 
 
 def catalog_files(content_dir: Path, lang: str) -> list[Path]:
@@ -67,6 +99,17 @@ def load_language(content_dir: Path, lang: str) -> dict[str, str]:
     return merged
 
 
+def load_language_plurals(content_dir: Path, lang: str) -> dict[str, tuple[str, ...]]:
+    """Every plural entry of one language; a key defined in two files is an error."""
+    merged: dict[str, tuple[str, ...]] = {}
+    for path in catalog_files(content_dir, lang):
+        for key, forms in load_plurals(path).items():
+            if key in merged:
+                raise ValueError(f"{path}: plural key {key!r} is defined twice")
+            merged[key] = forms
+    return merged
+
+
 class Catalogs:
     """The three languages' UI strings, loaded once."""
 
@@ -75,6 +118,21 @@ class Catalogs:
         self.messages: dict[str, dict[str, str]] = {
             lang: load_language(content_dir, lang) for lang in LANGS
         }
+        self.plurals: dict[str, dict[str, tuple[str, ...]]] = {
+            lang: load_language_plurals(content_dir, lang) for lang in LANGS
+        }
+
+    def has_plural(self, key: str) -> bool:
+        return any(key in forms for forms in self.plurals.values())
+
+    def plural(self, key: str, count: int, lang: str) -> str:
+        """The form of plural entry ``key`` for ``count`` in ``lang`` (English, then the key,
+        when missing)."""
+        for code in (lang, "en"):
+            forms = self.plurals.get(code, {}).get(key)
+            if forms:
+                return forms[min(plural_index(code, count), len(forms) - 1)]
+        return key
 
     def text(self, key: str, lang: str) -> str:
         """The raw catalog text for key, falling back to English, then to the key itself."""
@@ -119,13 +177,36 @@ def use_lang(lang: str) -> Iterator[str]:
 def t(key: str, lang: str | None = None, /, **params: Any) -> Markup:
     """The text for ``key`` in ``lang`` (default: the current language), placeholders filled
     with HTML-escaped values. The result is safe to send with parse_mode HTML."""
-    text = catalogs().text(key, resolve_lang(lang))
+    code = resolve_lang(lang)
+    cats = catalogs()
+    if key not in cats.messages[code] and key not in cats.messages["en"] and cats.has_plural(key):
+        # a plural entry asked for with t(): its number is the count (or days / total) parameter
+        number = next((params[p] for p in PLURAL_NUMBER_PARAMS if isinstance(params.get(p), int)), 0)
+        text = cats.plural(key, number, code)
+    else:
+        text = cats.text(key, code)
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in params:
             return match.group(0)
         return str(escape(params[name]))
+
+    return Markup(PLACEHOLDER_RE.sub(fill, text))
+
+
+def n(key: str, count: int, lang: str | None = None, /, **params: Any) -> Markup:
+    """ngettext: the plural entry ``key`` in the form that ``count`` takes in ``lang`` (default:
+    the current language), ``{count}`` and the other placeholders filled (HTML-escaped)."""
+    code = resolve_lang(lang)
+    text = catalogs().plural(key, count, code)
+    values = {"count": count, **params}
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            return match.group(0)
+        return str(escape(values[name]))
 
     return Markup(PLACEHOLDER_RE.sub(fill, text))
 

@@ -345,8 +345,11 @@ def _snooze_moment(until: datetime, year: int, month: int) -> Moment:
     return Moment(local, "deadline", year, month, left)
 
 
-def due_reminders(storage: Storage, now: datetime) -> list[DueReminder]:
-    """Every reminder due at ``now`` (aware) that was not sent yet, from the database alone."""
+def due_reminders(storage: Storage, now: datetime, *, chat_id: int | None = None) -> list[DueReminder]:
+    """Every reminder due at ``now`` (aware) that was not sent yet, from the database alone.
+
+    With ``chat_id``, only that subscriber's, whatever the scheduler's watermark (what
+    :func:`next_reminder` asks at moments to come)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     now_utc = now.astimezone(UTC)
@@ -360,7 +363,7 @@ def due_reminders(storage: Storage, now: datetime) -> list[DueReminder]:
     mark = store.watermark()
     hours: set[int] | None = None
     snooze_from = ""
-    if mark is not None and mark < now_text:
+    if chat_id is None and mark is not None and mark < now_text:
         hours = _hours_between(datetime.fromisoformat(mark), now_utc)
         snooze_from = mark if hours is not None else ""
 
@@ -373,6 +376,9 @@ def due_reminders(storage: Storage, now: datetime) -> list[DueReminder]:
             "WHERE snooze_until > ? AND snooze_until <= ?))"
         )
         params += [snooze_from, now_text]
+    if chat_id is not None:
+        where += " AND s.chat_id = ?"
+        params.append(int(chat_id))
     sql = (
         "SELECT s.chat_id, u.lang, s.hour, s.days_mask, s.payment_open, s.open_day, s.since, "
         "s.audience, p.paid_at, p.snooze_until, p.sent, p.last_sent_at, "
@@ -432,6 +438,33 @@ def due_reminders(storage: Storage, now: datetime) -> list[DueReminder]:
                             left, moment.at, audience, snoozed)
             )
     return out
+
+
+def next_reminder(storage: Storage, chat_id: int, now: datetime) -> DueReminder | None:
+    """The next reminder that will really be sent to ``chat_id`` after ``now``: the first of the
+    coming reminder moments (and snooze ends) at which :func:`due_reminders`, the code that sends
+    them, finds one due. Paid months, snoozes and reminders already sent are thereby skipped."""
+    row = ReminderStore(storage).get(chat_id)
+    if row is None or not row["enabled"]:
+        return None
+    settings = row_settings(row)
+    local = now.astimezone(KL)
+    moments = {
+        m.at
+        for k in (-1, 0, 1, 2, 3)
+        for m in moments_for_month(settings, *add_months(local.year, local.month, k))
+        if m.at > local
+    }
+    for (until,) in storage.db.execute(
+        "SELECT snooze_until FROM reminder_months WHERE chat_id = ? AND snooze_until > ?",
+        [chat_id, _utc_text(now.astimezone(UTC))],
+    ).fetchall():
+        moments.add(datetime.fromisoformat(until).astimezone(KL))
+    for moment in sorted(moments):
+        due = [d for d in due_reminders(storage, moment, chat_id=chat_id) if d.at > now]
+        if due:
+            return min(due, key=lambda d: (d.at, d.year, d.month))
+    return None
 
 
 # --- rendering --------------------------------------------------------------------------------

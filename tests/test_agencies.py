@@ -206,7 +206,8 @@ def test_everyone_broadcast_and_text_footer(service: AgencyService, storage: Sto
     service.follow(a.code, 2)
     service.create_broadcast(outbox, agency=a.code, created_by=0, versions={"en": {"text": "Hello"}})
     payload = json.loads(outbox.get("broadcast:2:2")["payload"])
-    assert payload["text"].startswith("Hello\n\n") and "A&lt;b&gt;" in payload["text"]
+    header = plain_text("broadcast.header", "zh", agency="A&lt;b&gt;")
+    assert payload["text"].startswith(f"{header}\n\nHello\n\n") and "A&lt;b&gt;" in payload["text"]
     with pytest.raises(AgencyError):
         service.create_broadcast(outbox, agency=None, created_by=0, versions={})
 
@@ -231,7 +232,7 @@ def test_cli_broadcast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     assert "dry run" in capsys.readouterr().out
     assert main([*base, "--yes"]) == 0
     out = capsys.readouterr().out
-    assert "3 messages queued" in out and "bot is not running" in out
+    assert "3 messages queued" in out and "bot is not running" in out and "3 recipients" in out
     assert main(["broadcast", "--agency", "nosuchcd", "--text-file", str(en), "--yes"]) == 2
     assert main([*base, "--lang-file", "xx=foo", "--yes"]) == 2
     assert main(["broadcast", "--all", "--text-file", str(en), "--at", "2020-01-01T09:00", "--yes"]) == 2
@@ -239,8 +240,14 @@ def test_cli_broadcast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     storage = Storage(db)
     outbox = Outbox(storage)
     texts = {c: json.loads(outbox.get(f"broadcast:1:{c}")["payload"])["text"] for c in (1, 2, 3)}
-    assert texts[1].startswith("Rates change &lt;soon&gt;") and texts[3].startswith("Rates change")
-    assert texts[2].startswith("Kadar berubah")
+    header = {c: plain_text("broadcast.header", lang, agency="Acme") + "\n\n" for c, lang in
+              {1: "en", 2: "ms", 3: "zh"}.items()}  # each copy names the agency it comes from
+    assert texts[1].startswith(header[1] + "Rates change &lt;soon&gt;")
+    assert texts[3].startswith(header[3] + "Rates change")
+    assert texts[2].startswith(header[2] + "Kadar berubah")
+    assert main(["broadcast", "--all", "--text-file", str(en), "--at", "yesterday", "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "YYYY-MM-DDTHH:MM" in err and "isoformat" not in err
     assert outbox.group_progress("broadcast:2")["queued"] == 4
     assert outbox.get("broadcast:2:4")["not_before"].startswith("2099-01-01T01:00")  # 09:00 in KL
     storage.close()

@@ -11,7 +11,7 @@ import pytest
 
 from bot.agencies import AgencyService, plain_text
 from bot.handlers import broadcast as broadcast_handlers
-from bot.i18n import LANG_NAMES, t
+from bot.i18n import LANG_NAMES, n, t
 from bot.localapi.server import ChatMessage, LocalBotAPI
 from tests.harness import BotHarness
 
@@ -60,7 +60,7 @@ async def test_two_language_broadcast_reaches_each_follower_once(bot: BotHarness
     staff_link, follow_a = await new_agency(bot, "Acme Payroll")
     _, follow_b = await new_agency(bot, "Beta Agency")
     (welcome,) = await bot.say(STAFF, f"/start {staff_link}")
-    assert welcome.text == t("agency.staff_welcome", "en", agency="Acme Payroll")
+    assert welcome.text.startswith(t("agency.staff_welcome", "en", agency="Acme Payroll"))
     followers = {301: "en", 302: "ms", 303: "zh-hans", 305: "en"}
     for user, code in followers.items():
         answer = await follow(bot, user, follow_a, code)
@@ -220,11 +220,11 @@ async def test_scheduled_broadcast_can_be_cancelled(bot: BotHarness) -> None:
 async def test_invite_is_single_use_and_revocable(bot: BotHarness) -> None:
     staff_link, follow_a = await new_agency(bot, "Acme Payroll")
     (ok,) = await bot.say(STAFF, f"/start {staff_link}")
-    assert ok.text == t("agency.staff_welcome", "en", agency="Acme Payroll")
+    assert ok.text.startswith(t("agency.staff_welcome", "en", agency="Acme Payroll"))
     (used,) = await bot.say(OTHER_STAFF, f"/start {staff_link}")
-    assert used.text == t("agency.invite_invalid", "en")
+    assert used.text.startswith(t("agency.invite_invalid", "en"))
     (forged,) = await bot.say(OTHER_STAFF, "/start staff-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
-    assert forged.text == t("agency.invite_invalid", "en")
+    assert forged.text.startswith(t("agency.invite_invalid", "en"))
     service = AgencyService(bot.storage)
     code = follow_a.removeprefix("f-")
     assert service.is_staff(STAFF, code) and not service.is_staff(OTHER_STAFF, code)
@@ -233,9 +233,10 @@ async def test_invite_is_single_use_and_revocable(bot: BotHarness) -> None:
     (fresh,) = await bot.say(OP, f"/agency invite {code}")
     [second] = LINK_RE.findall(fresh.text)
     (revoked,) = await bot.say(OP, f"/agency revoke {code}")
-    assert revoked.text == t("agency.revoked", "en", name="Acme Payroll", invites=1, staff=1)
+    assert revoked.text == t("agency.revoked", "en", name="Acme Payroll", invites=n("plural.invites", 1, "en"),
+                                staff=n("plural.staff", 1, "en"))
     (late,) = await bot.say(OTHER_STAFF, f"/start {second}")
-    assert late.text == t("agency.invite_invalid", "en")
+    assert late.text.startswith(t("agency.invite_invalid", "en"))
     (gone,) = await bot.say(STAFF, "/broadcast")
     assert gone.text == t("broadcast.not_allowed", "en")
     (listing,) = await bot.say(OP, "/agency list")
@@ -244,11 +245,14 @@ async def test_invite_is_single_use_and_revocable(bot: BotHarness) -> None:
     # /agencies: see and leave.
     await follow(bot, 301, follow_a, "zh")
     (mine,) = await bot.say(301, "/agencies", lang="zh")
-    assert "Acme Payroll" in mine.text and mine.callback_data == [f"af:u:{code}"]
+    assert "Acme Payroll" in mine.text and mine.callback_data == [f"af:u:{code}", "menu:main"]
     answer = await bot.press(301, mine, f"af:u:{code}")
     assert answer["text"] == plain_text("agency.unfollowed", "zh", agency="Acme Payroll")
+    left = await bot.server.wait_for_bot_message(301)
+    assert left.text == t("agency.unfollowed_next", "zh", agency="Acme Payroll")
+    assert left.callback_data == ["menu:main"]  # a way on, not a dead end
     (none,) = await bot.say(301, "/agencies", lang="zh")
-    assert none.text == t("agency.following_none", "zh")
+    assert none.text == t("agency.following_none", "zh") and none.callback_data == ["menu:main"]
 
 
 async def test_restart_while_sending_loses_nothing_and_reports(bot: BotHarness) -> None:

@@ -443,6 +443,17 @@ def test_glossary_flags_a_bad_variant_in_a_guide_and_a_catalog(content: Path) ->
     assert not only(problems, "ms/guides")
 
 
+def test_glossary_checks_every_plural_form(content: Path) -> None:
+    (content / "GLOSSARY.md").write_text(GLOSSARY, encoding="utf-8")
+    (content / "zh" / "plural.po").write_text(
+        'msgid "x.people"\nmsgid_plural "x.people"\nmsgstr[0] "{count}位"\n"你的朋友"\n\n'
+        'msgid "x.ok"\nmsgstr "您好"\n',
+        encoding="utf-8",
+    )
+    zh = only(check_content(content), "zh/plural.po")
+    assert len(zh) == 1 and "x.people" in zh[0] and "avoid '你'" in zh[0], zh
+
+
 def test_keywords_may_keep_what_people_type(content: Path) -> None:
     (content / "GLOSSARY.md").write_text(GLOSSARY, encoding="utf-8")
     edit(content / "zh" / "guides" / "pay-eis.md", "keywords = [", 'keywords = ["你好", ')

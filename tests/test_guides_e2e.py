@@ -314,7 +314,7 @@ async def test_detected_language_button_sets_the_default(bot: BotHarness) -> Non
     user_row = bot.storage.get_user(user)
     assert (user_row["lang"], user_row["lang_chosen"]) == ("ms", 1)
     (help_reply,) = await bot.say(user, "/help", lang="en")
-    assert help_reply.text == t("help.text", "ms")
+    assert help_reply.text.startswith(t("help.text", "ms"))
 
 
 async def test_menu_follows_the_journey_and_a_guide_ends_with_related_buttons(

@@ -514,7 +514,7 @@ def test_cli_status_and_retry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert table["reminder"] == ["0", "0", "0", "1", "0", "0"]
     assert table["total"] == ["0", "0", "2", "2", "0", "0"]
     assert cli_main(["outbox", "retry", "--kind", "reminder"]) == 0
-    assert "requeued 1" in capsys.readouterr().out
+    assert capsys.readouterr().out.strip() == "requeued 1 failed reminder row"
     assert cli_main(["outbox", "retry"]) == 0
-    assert "requeued 1" in capsys.readouterr().out
+    assert capsys.readouterr().out.strip() == "requeued 1 failed row"
     assert cli_main(["outbox", "drain"]) == 2, "drain needs a token"

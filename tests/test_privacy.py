@@ -333,8 +333,9 @@ async def test_mydata_then_forget_end_to_end(bot: WebhookHarness, logs: Logs) ->
     (staff_data,) = await settle(bot, STAFF)
     assert "Acme Payroll" in staff_data.text and str(t("privacy.h_staff", "en")) in staff_data.text
     created = staff_data.text.split(str(t("privacy.h_broadcasts", "en")))[1]
-    assert "<code>id</code>: 1," in created and "<code>id</code>: 2," in created
-    assert "<code>state</code>: scheduled" in created
+    assert "#1 " in created and "#2 " in created
+    assert str(t("privacy.s.bstate.scheduled", "en")) in created and "<code>" not in created
+    assert str(t("privacy.json_button", "en")) in [b["text"] for b in staff_data.buttons]
 
     # /forget: a pending add-a-worker conversation is going on.
     await server.send_text(USER, "/remind")

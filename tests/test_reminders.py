@@ -356,3 +356,42 @@ def test_cli_due_json_and_bad_now(tmp_path, monkeypatch, capsys) -> None:
     assert cli_run(argparse.Namespace(action="send-due", now="2026-12-14T09:00+08:00", json=True)) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["enqueued"] == 0
     assert parse_now("2026-12-14T09:00").utcoffset().total_seconds() == 8 * 3600
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("20:00", (20, 0)), ("8pm", (20, 0)), ("8 PM", (20, 0)), ("8.00", (8, 0)), ("7am", (7, 0)),
+        ("jam 8 malam", (20, 0)), ("pukul 9 pagi", (9, 0)), ("jam 1 tengah hari", (13, 0)),
+        ("jam 3 petang", (15, 0)), ("jam 12 malam", (0, 0)), ("12pm", (12, 0)), ("12am", (0, 0)),
+        ("晚上8点", (20, 0)), ("下午3点半", (15, 30)), ("20点", (20, 0)), ("八点", (8, 0)),
+        ("早上7点", (7, 0)), ("中午12点", (12, 0)), ("20:30", (20, 30)),
+        # not a time: a bare number may be a salary; nonsense is refused
+        ("8", None), ("3500", None), ("RM20:00", None), ("25:00", None), ("13pm", None),
+        ("20:75", None), ("", None), ("jam", None), ("8 malam esok pagi", None),
+    ],
+)
+def test_parse_time_of_day(text: str, expected: tuple[int, int] | None) -> None:
+    from bot.domain.deadlines import parse_time_of_day
+
+    assert parse_time_of_day(text) == expected
+
+
+def test_next_reminder_skips_paid_months_and_follows_snoozes(storage: Storage) -> None:
+    """/remind's "Next reminder" comes from due_reminders itself, not from the settings alone."""
+    from bot.reminders import next_reminder
+
+    store = subscribe(storage, 42, days=(3, 1), payment_open=True)
+    now = kl("2026-12-10T10:00")  # November's deadline (15 December) reminders still to come
+    first = next_reminder(storage, 42, now)
+    assert first is not None and (first.year, first.month, first.kind, first.days) == (2026, 11, "deadline", 3)
+    assert first.at == kl("2026-12-12T09:00")
+    store.mark_paid(42, "2026-11")  # "✅ Paid" for November: its reminders will not come
+    after = next_reminder(storage, 42, now)
+    assert after is not None and (after.year, after.month, after.kind) == (2026, 12, "payment-open")
+    assert after.at == kl("2026-12-17T09:00")
+    store.snooze(42, "2026-12", kl("2026-12-11T09:00"))  # a snooze comes first, for December
+    snoozed = next_reminder(storage, 42, now)
+    assert snoozed is not None and snoozed.snoozed and snoozed.at == kl("2026-12-11T09:00")
+    store.update(42, enabled=0)
+    assert next_reminder(storage, 42, now) is None

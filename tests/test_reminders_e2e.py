@@ -77,6 +77,7 @@ async def test_malay_household_reminders_survive_restarts(bot: BotHarness) -> No
     await bot.press(USER, reminder, f"rm:paid:{m0[0]:04d}-{m0[1]:02d}")
     confirm = await server.wait_for_bot_message(USER)
     assert confirm.text == t("remind.paid", "ms", month=month0)
+    assert confirm.callback_data == ["rm:open", "menu:main"]  # a way on
 
     # 4. Restart; the rest of M0's reminders (1 day left, overdue) are not sent: it is paid.
     await bot.restart()
@@ -161,11 +162,11 @@ async def test_menu_button_job_and_employer_reminder_buttons(bot: BotHarness) ->
     ym = f"{m1[0]:04d}-{m1[1]:02d}"
     await bot.press(user, reminder, f"rm:snooze:{ym}")
     snoozed = await server.wait_for_bot_message(user)
-    assert snoozed.text.startswith("⏰")
+    assert snoozed.text.startswith("⏰") and snoozed.callback_data == ["rm:open", "menu:main"]
     assert ReminderStore(bot.storage).month_state(user, ym)["snooze_until"] is not None
     await bot.press(user, reminder, "rm:stop")
     stopped = await server.wait_for_bot_message(user)
-    assert stopped.text == t("remind.stopped", "en")
+    assert stopped.text == t("remind.stopped", "en") and stopped.callback_data == ["rm:open", "menu:main"]
     assert ReminderStore(bot.storage).get(user)["enabled"] == 0
 
 

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: no guides found under {content}", file=sys.stderr)
         return 2
     if args.text == "-":
-        questions = [line.rstrip("\n") for line in sys.stdin]
+        questions = [line.rstrip("\n") for line in sys.stdin if line.strip()]  # blank lines skipped
     else:
         if not args.text.strip():
             print("error: the question is empty", file=sys.stderr)

@@ -16,7 +16,7 @@ from markupsafe import escape
 
 from bot.agencies import AgencyError, AgencyService, choose_version
 from bot.config import Config
-from bot.i18n import LANGS
+from bot.i18n import LANGS, n
 from bot.outbox import Outbox
 from bot.storage import Storage
 
@@ -68,7 +68,13 @@ def run(args: argparse.Namespace) -> int:
             versions[lang] = {"text": _read(Path(name), args.html)}
         when = None
         if args.at:
-            when = datetime.fromisoformat(args.at)
+            try:
+                when = datetime.fromisoformat(args.at.strip())
+            except ValueError:
+                raise ValueError(
+                    f"--at: cannot read {args.at!r}: give a date and time as YYYY-MM-DDTHH:MM, "
+                    "e.g. 2026-12-01T09:00 (Malaysia time unless it has an offset such as +08:00)"
+                ) from None
             if when.tzinfo is None:
                 when = when.replace(tzinfo=config.tz)
             if when <= datetime.now(UTC):
@@ -89,12 +95,12 @@ def run(args: argparse.Namespace) -> int:
             counts = {k: v for k, v in counts.items() if k == args.audience}
         target = f"followers of {agency.name} ({agency.code})" if agency else "every user"
         per_version: dict[str, int] = {}
-        for lang, n in counts.items():
+        for lang, count in counts.items():
             version = choose_version(versions, lang)
-            per_version[version] = per_version.get(version, 0) + n  # type: ignore[index]
-        summary = ", ".join(f"{lang} version: {n}" for lang, n in per_version.items()) or "none"
+            per_version[version] = per_version.get(version, 0) + count  # type: ignore[index]
+        summary = ", ".join(f"{lang} version: {c}" for lang, c in per_version.items()) or "none"
         total = sum(counts.values())
-        print(f"target: {target}; {total} recipients ({summary})")
+        print(f"target: {target}; {n('plural.recipients', total, 'en')} ({summary})")
         if total == 0:
             print("nothing to send: no recipients")
             return 1
@@ -115,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         storage.close()
     when_text = f"for {when.astimezone(config.tz).isoformat(timespec='minutes')}" if when else "now"
-    print(f"broadcast #{broadcast_id}: {enqueued} messages queued in the outbox ({when_text})")
+    print(f"broadcast #{broadcast_id}: {n('plural.messages', enqueued, 'en')} queued in the outbox ({when_text})")
     print(
         "The running bot's outbox sender delivers them; if the bot is not running, they are "
         "sent when it starts. Follow with: python -m bot outbox status"

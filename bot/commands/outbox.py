@@ -59,8 +59,12 @@ def run(args: argparse.Namespace) -> int:
         outbox = Outbox(storage)
         if args.outbox_action == "retry":
             count = outbox.retry_failed(args.kind)
-            what = f"failed {args.kind} rows" if args.kind else "failed rows"
-            print(f"requeued {count} {what}")
+            from bot.i18n import n
+
+            if args.kind:
+                print(n("cli.requeued_kind", count, "en", kind=args.kind))
+            else:
+                print(n("cli.requeued", count, "en"))
             return 0
         print(format_status(outbox))
         return 0

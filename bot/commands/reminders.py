@@ -83,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"enqueued": count, "now": now.isoformat()}))
         else:
-            print(f"enqueued {count} reminders")
+            from bot.i18n import n
+
+            print(n("cli.enqueued_reminders", count, "en"))
         return 0
     finally:
         storage.close()

@@ -34,6 +34,8 @@ from bot.config import Config
 from bot.logs import loop_exception_handler, setup_logging
 
 log = logging.getLogger("bot")
+LOCAL_USER_ID = 1000001  # the simulated Telegram user of local mode
+LOCAL_FIRST_NAME = "You"
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -155,13 +157,27 @@ def _lang_from_env() -> str:
     return "ms" if code.startswith("ms") else "zh" if code.startswith("zh") else "en"
 
 
+def adopt_language(storage: Any, chat_id: int, lang: str) -> None:
+    """``--lang`` (or $LANG) is the simulated user's Telegram language: a returning local user
+    who never chose a language in the chat gets it, as a new one would; a choice made with
+    /language is kept."""
+    with storage.transaction():
+        storage.db.execute(
+            "UPDATE users SET lang = ? WHERE chat_id = ? AND lang_chosen = 0", [lang, chat_id]
+        )
+
+
 async def run_local(config: Config, lang: str = "en") -> int:
     """Start the local Bot API server, the real bot against it, and the terminal chat."""
     from bot.localapi.server import LocalBotAPI
     from bot.localapi.terminal import run_terminal_chat
 
     async with LocalBotAPI() as server:
+        # The local user has "started" the bot before (a returning user): a reminder or a
+        # broadcast that falls due before they type anything is delivered, not refused.
+        server.add_user(LOCAL_USER_ID, language_code=lang, first_name=LOCAL_FIRST_NAME)
         app = build_application(dataclasses.replace(config, api_base_url=server.base_url))
+        adopt_language(app.bot_data["services"].storage, LOCAL_USER_ID, lang)
         await start_application(app)
         try:
             print(
@@ -172,7 +188,9 @@ async def run_local(config: Config, lang: str = "en") -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            await run_terminal_chat(server, language_code=lang)
+            await run_terminal_chat(
+                server, user_id=LOCAL_USER_ID, language_code=lang, first_name=LOCAL_FIRST_NAME
+            )
         finally:
             await stop_application(app)
     return 0

@@ -13,6 +13,7 @@ Pure Python, no telegram imports. All times are Asia/Kuala_Lumpur.
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -23,6 +24,8 @@ __all__ = [
     "DEFAULT_DEADLINE_DAYS",
     "DEFAULT_HOUR",
     "HOUR_CHOICES",
+    "TYPED_HOUR_FIRST",
+    "TYPED_HOUR_LAST",
     "KL",
     "KINDS",
     "Moment",
@@ -39,6 +42,7 @@ __all__ = [
     "next_moment",
     "overdue_date",
     "parse_month_key",
+    "parse_time_of_day",
     "payment_open_date",
     "to_utc_text",
 ]
@@ -50,6 +54,7 @@ DEADLINE_DAYS_CHOICES: tuple[int, ...] = (7, 3, 1, 0)  # days before the deadlin
 DEFAULT_DEADLINE_DAYS: frozenset[int] = frozenset({3, 1})
 HOUR_CHOICES: tuple[int, ...] = (8, 9, 12, 18, 21)
 DEFAULT_HOUR = 9
+TYPED_HOUR_FIRST, TYPED_HOUR_LAST = 7, 22  # a typed reminder hour: 07:00 to 22:00, on the hour
 KINDS = ("payment-open", "deadline", "overdue")
 
 
@@ -193,3 +198,60 @@ def next_moment(settings: ReminderSettings, after: datetime) -> Moment | None:
 def to_utc_text(moment: datetime) -> str:
     """An aware datetime as the ISO UTC text the database stores (seconds precision)."""
     return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+# --- a typed time of day ("20:00", "8pm", "jam 8 malam", "晚上8点") ------------------------------
+
+_ZH_NUMBERS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
+               "八": 8, "九": 9, "十": 10, "十一": 11, "十二": 12}
+_AFTERNOON = {"pm", "p.m.", "p.m", "petang", "malam", "下午", "晚上", "傍晚", "夜晚"}
+_MORNING = {"am", "a.m.", "a.m", "pagi", "早上", "上午", "凌晨", "清晨"}
+_NOON = {"tengahari", "tengah hari", "中午"}
+_LATIN_TIME = re.compile(
+    r"(?:(?P<prefix>jam|pukul|pkl\.?|at)\s*)?(?P<h>\d{1,2})(?:\s*[:.h]\s*(?P<m>\d{2}))?"
+    r"\s*(?P<part>a\.?m\.?|p\.?m\.?|pagi|tengah\s?hari|petang|malam)?"
+)
+_ZH_TIME = re.compile(
+    r"(?P<part>早上|上午|中午|下午|傍晚|晚上|夜晚|凌晨|清晨)?\s*(?P<h>\d{1,2}|十[一二]?|[一二两三四五六七八九])"
+    r"\s*[点點时時](?:\s*(?P<m>\d{1,2})\s*分|(?P<half>半)|整)?(?:钟|鐘)?"
+)
+
+
+def parse_time_of_day(text: str) -> tuple[int, int] | None:
+    """(hour 0-23, minute) from a typed time, or None when the text is not one.
+
+    A bare number is not a time (it may be a salary): a time has minutes (``20:00``), am/pm or a
+    Malay part of the day (``8pm``, ``jam 8 malam``, ``pukul 9 pagi``), a ``jam``/``pukul``
+    prefix, or Chinese 点 (``晚上8点``, ``20点半``)."""
+    cleaned = " ".join(text.strip().lower().split())
+    if not cleaned or len(cleaned) > 24:
+        return None
+    match = _LATIN_TIME.fullmatch(cleaned)
+    if match is not None:
+        if match["m"] is None and match["part"] is None and match["prefix"] is None:
+            return None
+        hour, minute = int(match["h"]), int(match["m"] or 0)
+        part = (match["part"] or "").replace(" ", "")
+        part = "tengah hari" if part == "tengahhari" else part
+    else:
+        match = _ZH_TIME.fullmatch(cleaned.replace(" ", ""))
+        if match is None:
+            return None
+        raw = match["h"]
+        hour = int(raw) if raw.isdigit() else _ZH_NUMBERS[raw]
+        minute = 30 if match["half"] else int(match["m"] or 0)
+        part = match["part"] or ""
+    if minute > 59:
+        return None
+    if part in _AFTERNOON or part in _MORNING or part in _NOON:
+        if not 1 <= hour <= 12:
+            return None
+        if part in _AFTERNOON:
+            hour = hour % 12 + 12 if not (part in ("malam", "晚上", "夜晚") and hour == 12) else 0
+        elif part in _MORNING:
+            hour = hour % 12
+        else:  # noon: 12 stays 12, "1 tengah hari" is 13:00
+            hour = hour if hour >= 11 else hour + 12
+    if not 0 <= hour <= 23:
+        return None
+    return hour, minute

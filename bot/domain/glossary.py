@@ -115,7 +115,8 @@ def _unquote(s: str) -> str:
 
 
 def po_messages(text: str) -> list[tuple[str, str, int]]:
-    """(msgid, msgstr, line number of msgstr) for each entry of a simple gettext catalog."""
+    """(msgid, msgstr, line number of msgstr) for each entry of a simple gettext catalog; a
+    plural entry gives one item per form (``msgstr[0]``, ``msgstr[1]``...)."""
     out: list[tuple[str, str, int]] = []
     msgid: str | None = None
     current: str | None = None
@@ -128,16 +129,22 @@ def po_messages(text: str) -> list[tuple[str, str, int]]:
 
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
-        m = re.match(r'(msgid|msgstr)\s+"(.*)"$', line)
+        m = re.match(r'(msgid_plural|msgid|msgstr(?:\[\d+\])?)\s+"(.*)"$', line)
         if m:
-            if m.group(1) == "msgid":
+            kind = m.group(1)
+            if kind == "msgid":
                 flush()
                 parts = {"msgid": [_unquote(m.group(2))]}
                 msgid = parts["msgid"][0]
+                current = "msgid"
+            elif kind == "msgid_plural":
+                current = kind  # not checked: the key repeated
             else:
+                if "msgstr" in parts:
+                    flush()  # the previous plural form
                 parts["msgstr"] = [_unquote(m.group(2))]
                 line_no = n
-            current = m.group(1)
+                current = "msgstr"
         elif line.startswith('"') and line.endswith('"') and current in parts:
             parts[current].append(_unquote(line[1:-1]))
     flush()

@@ -20,8 +20,8 @@ from bot.agencies import (
     is_operator,
     plain_text,
 )
-from bot.handlers.common import keyboard, lang, reply, services
-from bot.i18n import t
+from bot.handlers.common import keyboard, lang, reply, send_main_menu, services
+from bot.i18n import n, t
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +84,9 @@ async def agency_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                             "agency.list_line",
                             name=row["name"],
                             code=row["code"],
-                            followers=row["followers"],
-                            staff=row["staff"],
-                            invites=row["open_invites"],
+                            followers=n("plural.followers", row["followers"]),
+                            staff=n("plural.staff", row["staff"]),
+                            invites=n("plural.unused_invites", row["open_invites"]),
                         )
                     )
                 )
@@ -107,7 +107,8 @@ async def agency_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             found = service.get_agency(args[1])
             assert found is not None
             await reply(
-                update, context, t("agency.revoked", name=found.name, invites=invites, staff=staff)
+                update, context, t("agency.revoked", name=found.name, invites=n("plural.invites", invites),
+                  staff=n("plural.staff", staff))
             )
         else:
             await reply(update, context, t("agency.usage"))
@@ -141,19 +142,19 @@ async def start_payload_hook(update: Update, context: ContextTypes.DEFAULT_TYPE,
         services(context).storage.set_start_payload(chat.id, None)  # never keep the token
         found = service.redeem_invite(payload[len(STAFF_PREFIX):], user_id)
         if found is None:
-            await reply(update, context, t("agency.invite_invalid"))
+            await send_main_menu(update, context, intro=t("agency.invite_invalid"))
         else:
             log.info("user joined agency %s as staff", found.code)
-            await reply(update, context, t("agency.staff_welcome", agency=found.name))
+            await send_main_menu(update, context, intro=t("agency.staff_welcome", agency=found.name))
         return True
     if payload.startswith(FOLLOW_PREFIX):
         result = service.follow(payload[len(FOLLOW_PREFIX):], chat.id)
         if result is None:
-            await reply(update, context, t("agency.unknown_link"))
+            await send_main_menu(update, context, intro=t("agency.unknown_link"))
         else:
             found, added = result
-            key = "agency.followed" if added else "agency.already_following"
-            await reply(update, context, t(key, agency=found.name))
+            key = "agency.welcome" if added else "agency.already_following"
+            await send_main_menu(update, context, intro=t(key, agency=found.name))
         return True
     return False
 
@@ -166,14 +167,15 @@ async def agencies_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if chat is None:
         return
     followed = agencies(context).followed(chat.id)
+    menu_row = [(str(t("menu.main")), "menu:main")]
     if not followed:
-        await reply(update, context, t("agency.following_none"))
+        await reply(update, context, t("agency.following_none"), keyboard([menu_row]))
         return
     lines = [str(t("agency.following_header"))] + [f"• {t('agency.item', agency=a.name)}" for a in followed]
     buttons = [
         [(plain_text("broadcast.unfollow_button", lang(), agency=a.name)[:64], f"af:u:{a.code}")]
         for a in followed
-    ]
+    ] + [menu_row]
     *first, last = _chunks(lines)
     for text in first:
         await reply(update, context, text)
@@ -193,7 +195,8 @@ async def unfollow_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if found is None:
         await query.answer(plain_text("agency.not_following", lang()))
         return
-    await reply(update, context, t("agency.unfollowed", agency=found.name))
+    await reply(update, context, t("agency.unfollowed_next", agency=found.name),
+                keyboard([[(str(t("menu.main")), "menu:main")]]))
     await query.answer(plain_text("agency.unfollowed", lang(), agency=found.name))
 
 

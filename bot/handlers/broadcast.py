@@ -46,6 +46,7 @@ from bot.agencies import (
 )
 from bot.handlers.common import keyboard, reply, services
 from bot.i18n import LANG_NAMES, LANGS, t, use_lang
+from bot.i18n import n as plural
 
 log = logging.getLogger(__name__)
 
@@ -291,6 +292,8 @@ async def _preview(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     assert chat is not None
     agency = _service(context).get_agency(draft["target"]) if draft["target"] else None
     per, total = _recipients_per_version(draft)
+    if agency is None:  # "Everyone": say who that is
+        await reply(update, context, t("broadcast.preview_everyone", recipients=plural("plural.recipients", total)))
     for version, (from_chat, message_id) in draft["versions"].items():
         if version not in per:
             continue

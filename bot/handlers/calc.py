@@ -7,7 +7,8 @@ message (at most 64 bytes)::
 
 ``wage`` is ringgit with two decimals (``3500.00``); ``w`` the worker type (``e`` employee, ``f``
 foreign, ``dl`` / ``df`` local / foreign domestic worker, ``-`` not chosen); ``a`` the age band
-(``-`` not given, ``u55``, ``55`` = 55-59, ``60`` = 60 and over); ``o`` LINDUNG 24 JAM opt-out
+(``-`` not given, ``u55``, ``55`` = 55-59, ``55f`` = 55-59 first registered at 55 or older,
+``60`` = 60 and over); ``o`` LINDUNG 24 JAM opt-out
 (``0``/``1``). Actions: ``r`` show, ``W`` / ``A`` / ``O`` save the worker type / age band / opt-out
 and show, ``w`` / ``a`` / ``m`` open the worker / age / month picker (``m`` adds the page anchor),
 ``s`` start from the user's saved choices (the answer to an ambiguous amount).
@@ -66,14 +67,16 @@ WORKER_CODES: dict[str, WorkerType] = {
 }
 CODE_OF_WORKER = {w: code for code, w in WORKER_CODES.items()}
 AGE_BANDS = ("u55", "55", "60")
-AGE_STORED = {"u55": "under55", "55": "55to59", "60": "60plus"}  # users.age_band values
+FIRST_AT_55 = "55f"  # 55-59 and first registered at 55 or older: Second Category (F2(b))
+AGE_STORED = {"u55": "under55", "55": "55to59", FIRST_AT_55: "55to59first", "60": "60plus"}  # users.age_band
 AGE_OF_STORED = {v: k for k, v in AGE_STORED.items()}
-AGE_FOR_CALC = {"u55": 30, "55": 55, "60": 60}  # a representative age of each band
+AGE_FOR_CALC = {"u55": 30, "55": 55, FIRST_AT_55: 55, "60": 60}  # a representative age of each band
+FIRST_AGE_FOR_CALC = {FIRST_AT_55: 55}  # first_contribution_age passed to calculate()
 DOMESTIC = (WorkerType.DOMESTIC_LOCAL, WorkerType.DOMESTIC_FOREIGN)
 
 _DATA_RE = re.compile(
     r"c:(?P<act>[rWAOwams]):(?P<wage>\d{1,7}\.\d{2}):(?P<ym>\d{6}):(?P<w>e|f|dl|df|-)"
-    r":(?P<a>-|u55|55|60):(?P<o>[01])(?::(?P<anchor>\d{6}))?"
+    r":(?P<a>-|u55|55f|55|60):(?P<o>[01])(?::(?P<anchor>\d{6}))?"
 )
 MIN_YEAR, MAX_YEAR = 1990, 2100
 
@@ -236,7 +239,9 @@ def result_text(state: CalcState) -> tuple[str, Contribution]:
     """The breakdown message for ``state`` (worker chosen) in the current language."""
     assert state.worker is not None
     age = AGE_FOR_CALC[state.age] if state.age else None
-    c = calculate(state.wage, state.year, state.month, state.worker, age=age, lindung_opt_out=state.opt_out)
+    first_age = FIRST_AGE_FOR_CALC.get(state.age or "")
+    c = calculate(state.wage, state.year, state.month, state.worker, age=age,
+                  first_contribution_age=first_age, lindung_opt_out=state.opt_out)
     text = render(
         "calc_result.html",
         c=c,
@@ -275,7 +280,18 @@ def result_keyboard(state: CalcState, c: Contribution, now_ym: int) -> InlineKey
         rows.append([(str(t(label)), replace(state, opt_out=not state.opt_out).data("O"))])
     guide = "domestic-pay" if state.worker in DOMESTIC else "pay-socso"
     rows.append([(str(t("calc.btn.how_to_pay")), f"g:{guide}:1:{lang()}")])
+    rows.extend(next_step_rows(state))
     return keyboard(rows)
+
+
+def next_step_rows(state: CalcState) -> list[list[Button]]:
+    """The way on from a result: a reminder for this amount, another calculation, the menu."""
+    assert state.worker is not None
+    rows: list[list[Button]] = []
+    if state.wage > 0:  # a reminder of nothing to pay would be no help
+        rows.append([(str(t("calc.btn.remind")), f"rm:c:{state.worker.value}:{state.wage:.2f}")])
+    rows.append([(str(t("calc.btn.another")), "menu:calc"), (str(t("calc.btn.main_menu")), "menu:main")])
+    return rows
 
 
 def _headline(state: CalcState) -> Markup:
@@ -300,6 +316,7 @@ def age_picker(state: CalcState) -> tuple[str, InlineKeyboardMarkup]:
     text = f"{t('calc.ask_age')}\n{_headline(state)}"
     rows: list[list[Button]] = [
         [(str(t(f"calc.pick.age.{a}")), replace(state, age=a).data("A")) for a in AGE_BANDS],
+        [(str(t(f"calc.pick.age.{FIRST_AT_55}")), replace(state, age=FIRST_AT_55).data("A"))],
         [(str(t("calc.pick.age.unknown")), replace(state, age=None).data("A"))],
         [(str(t("calc.btn.back")), state.data("r"))],
     ]

@@ -10,13 +10,15 @@ conversation state of the chat (broadcast drafts, ``user_data``/``chat_data``).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from markupsafe import escape
-from telegram import Update
+from markupsafe import Markup, escape
+from telegram import InputFile, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -27,8 +29,10 @@ from telegram.ext import (
     filters,
 )
 
+from bot.domain.deadlines import KL, days_from_mask
+from bot.handlers.calc import AGE_OF_STORED
 from bot.handlers.common import keyboard, reply, services
-from bot.i18n import LANG_NAMES, format_money, t
+from bot.i18n import LANG_NAMES, format_date, format_money, format_month, n, t
 
 log = logging.getLogger(__name__)
 
@@ -82,52 +86,142 @@ def _worker_type(value: Any) -> str:
     return _value(value) if text == key else text
 
 
+def _when(value: Any) -> str:
+    """A stored UTC ISO time as a date and time in Malaysia, in the current language."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        return _value(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(KL)
+    return f"{format_date(local.date())} {local:%H:%M}"
+
+
+def _yes_no(flag: Any) -> str:
+    return str(t("privacy.s.yes" if flag else "privacy.s.no"))
+
+
+def _profile_lines(row: dict[str, Any]) -> list[str]:
+    code = row.get("lang")
+    how = t("privacy.s.lang_chosen" if row.get("lang_chosen") else "privacy.s.lang_detected")
+    lines = [
+        str(t("privacy.s.language", language=LANG_NAMES.get(code, code or "—"), how=how)),
+        str(t("privacy.s.seen", first=_when(row.get("first_seen")), last=_when(row.get("last_seen")))),
+    ]
+    if row.get("start_payload"):
+        lines.append(str(t("privacy.s.payload", payload=row["start_payload"])))
+    if row.get("blocked"):
+        lines.append(str(t("privacy.s.blocked")))
+    return lines
+
+
+def _calc_lines(row: dict[str, Any]) -> list[str]:
+    worker = row.get("worker_type")
+    band = AGE_OF_STORED.get(row.get("age_band") or "")
+    age = str(t(f"calc.age.{band}")) if band else str(t("privacy.s.not_chosen"))
+    return [
+        str(t("privacy.s.calc_worker", value=_worker_type(worker) if worker else t("privacy.s.not_chosen"))),
+        str(t("privacy.s.calc_age", value=age)),
+        str(t("privacy.s.calc_optout", value=_yes_no(row.get("lindung_opt_out")))),
+    ]
+
+
+def _reminder_lines(row: dict[str, Any]) -> list[str]:
+    what: list[str] = []
+    if row.get("payment_open"):
+        what.append(str(t("privacy.s.open_day", day=row.get("open_day"))))
+    days = sorted(days_from_mask(int(row.get("days_mask") or 0)), reverse=True)
+    if days:
+        labels = str(t("remind.list_sep")).join(
+            str(n("plural.days", d)) for d in days if d
+        )
+        if labels:
+            what.append(str(t("privacy.s.days_before", days=labels)))
+        if 0 in days:
+            what.append(str(t("remind.day_on_the_day")))
+    if not what:
+        what.append(str(t("privacy.s.only_overdue")))
+    audience = t(f"remind.line_for.{row.get('audience')}")
+    lines = [
+        str(t("privacy.s.reminders", state=t("privacy.s.on" if row.get("enabled") else "privacy.s.off"),
+              what=Markup(str(t("remind.list_sep")).join(what)),
+              time=f"{int(row.get('hour') or 0):02d}:00", audience=audience))
+    ]
+    if row.get("pending"):
+        lines.append(str(t("privacy.s.pending", since=_when(row.get("pending_at")))))
+    return lines
+
+
+def _month_line(row: dict[str, Any]) -> str:
+    try:
+        year, month = (int(x) for x in str(row.get("ym")).split("-"))
+        label = format_month(year, month)
+    except ValueError:
+        label = _value(row.get("ym"))
+    states = []
+    if row.get("paid_at"):
+        states.append(str(t("privacy.s.month_paid", date=_when(row["paid_at"]))))
+    if row.get("snooze_until"):
+        states.append(str(t("privacy.s.month_snoozed", date=_when(row["snooze_until"]))))
+    sent = str(row.get("sent") or "").split()
+    if sent:
+        states.append(str(t("privacy.s.month_sent", count=len(sent))))
+    return str(t("privacy.s.month", month=Markup(label), state=Markup(str(t("remind.list_sep")).join(states) or "—")))
+
+
 def render_export(data: dict[str, Any]) -> list[str]:
-    """The sections of the /mydata answer (current language), values escaped."""
+    """The sections of the /mydata answer (current language), each item a labelled sentence,
+    values escaped. The raw rows are the JSON download."""
     users = data.get("users") or []
-    profile = [dict(u) for u in users]
     blocks = [str(t("privacy.mydata_title"))]
     profile_lines: list[str] = []
     calc_lines: list[str] = []
-    for row in profile:
-        if row.get("lang") in LANG_NAMES:
-            row["lang"] = f"{row['lang']} ({LANG_NAMES[row['lang']]})"
-        profile_lines += _fields(row, CALC_FIELDS)
-        worker = row.get("worker_type")
-        calc_lines.append(f"<code>worker_type</code>: {_worker_type(worker) if worker else '—'}")
-        calc_lines += [f"<code>{k}</code>: {_value(row.get(k))}" for k in CALC_FIELDS[1:]]
+    for row in users:
+        profile_lines += _profile_lines(dict(row))
+        calc_lines += _calc_lines(dict(row))
     blocks.append(_section("privacy.h_profile", profile_lines))
     blocks.append(_section("privacy.h_calc", calc_lines))
     blocks.append(_section("privacy.h_reminders",
-                           [line for row in data.get("reminder_subs") or [] for line in _fields(row)]))
+                           [line for row in data.get("reminder_subs") or [] for line in _reminder_lines(row)]))
     workers = [
         str(t("privacy.worker_line", name=w["name"], type=_worker_type(w["worker_type"]),
               salary=_money(w["salary"]) if w.get("salary") is not None else "—"))
         for w in data.get("reminder_workers") or []
     ]
     blocks.append(_section("privacy.h_workers", workers))
-    months = [", ".join(_fields(row, ("chat_id",))) for row in data.get("reminder_months") or []]
+    months = [_month_line(row) for row in data.get("reminder_months") or []]
     blocks.append(_section("privacy.h_months", months))
     follows = [
         str(t("privacy.agency_line", name=f.get("agency_name") or f["agency"], code=f["agency"],
-              since=f["created_at"]))
+              since=_when(f["created_at"])))
         for f in data.get("follows") or []
     ]
     blocks.append(_section("privacy.h_follows", follows))
     staff = [
         str(t("privacy.agency_line", name=s.get("agency_name") or s["agency"], code=s["agency"],
-              since=s["joined_at"]))
+              since=_when(s["joined_at"])))
         for s in data.get("staff") or []
     ]
     blocks.append(_section("privacy.h_staff", staff))
-    invites = [", ".join(_fields(row, ("token_hash",))) for row in data.get("staff_invites") or []]
+    invites = [
+        str(t("privacy.s.invite" if row.get("used_at") else "privacy.s.invite_created",
+              agency=row.get("agency"), date=_when(row.get("used_at") or row.get("created_at"))))
+        for row in data.get("staff_invites") or []
+    ]
     blocks.append(_section("privacy.h_invites", invites))
-    created = [", ".join(_fields(row)) for row in data.get("agencies") or []]
+    created = [
+        str(t("privacy.s.agency", name=row.get("name"), code=row.get("code"), date=_when(row.get("created_at"))))
+        for row in data.get("agencies") or []
+    ]
     blocks.append(_section("privacy.h_agencies", created))
     blocks.append(_section("privacy.h_outbox", _outbox_lines(data)))
     broadcasts = [
-        ", ".join(_fields({k: row.get(k) for k in ("id", "agency", "state", "audience", "recipients",
-                                                    "scheduled_at", "created_at", "finished_at")}))
+        str(t("privacy.s.broadcast", id=row.get("id"),
+              target=row.get("agency") or t("privacy.s.everyone"),
+              state=t(f"privacy.s.bstate.{row.get('state')}"),
+              recipients=n("plural.recipients", int(row.get("recipients") or 0)),
+              date=_when(row.get("created_at"))))
         for row in data.get("broadcasts") or []
     ]
     blocks.append(_section("privacy.h_broadcasts", broadcasts))
@@ -199,8 +293,24 @@ async def mydata_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if chat is None:
         return
     data = services(context).storage.export_user(chat.id)
-    for text in split_messages(render_export(data)):
+    *first, last = split_messages(render_export(data))
+    for text in first:
         await reply(update, context, text)
+    await reply(update, context, last, keyboard([
+        [(str(t("privacy.json_button")), f"pv:json:{chat.id}")],
+        [(str(t("menu.main")), "menu:main")],
+    ]))
+
+
+async def _send_json(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The raw export as a JSON file (the press is already checked to be the user's own)."""
+    chat = update.effective_chat
+    assert chat is not None
+    data = services(context).storage.export_user(chat.id)
+    raw = json.dumps(data, ensure_ascii=False, indent=1, default=str).encode()
+    await context.bot.send_document(
+        chat.id, InputFile(raw, filename="mydata.json"), caption=str(t("privacy.json_caption"))
+    )
 
 
 # --- /forget ---------------------------------------------------------------------------------
@@ -240,24 +350,31 @@ async def on_forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         chat is None
         or user is None
         or chat.type != "private"
-        or parts[1] not in ("yes", "no")
+        or parts[1] not in ("yes", "no", "json")
         or target != str(chat.id)
         or user.id != chat.id
     ):
         await query.answer(str(t("privacy.not_yours")))
         return
     await query.answer()
+    if parts[1] == "json":
+        await _send_json(update, context)
+        return
     try:
         await query.edit_message_reply_markup(None)
     except TelegramError as exc:  # the old buttons staying is harmless
         log.debug("could not remove the /forget buttons: %s", exc)
     if parts[1] == "no":
-        await reply(update, context, t("privacy.forget_cancelled"))
+        await reply(update, context, t("privacy.forget_cancelled"), _menu_keyboard())
         return
     deleted = services(context).storage.forget_user(chat.id)
     _end_conversations(context.application, chat.id)
     log.info("a user deleted their data (%d rows)", sum(deleted.values()))
-    await reply(update, context, t("privacy.forgotten"))
+    await reply(update, context, t("privacy.forgotten"), _menu_keyboard())
+
+
+def _menu_keyboard():  # noqa: ANN202 - an InlineKeyboardMarkup
+    return keyboard([[(str(t("menu.main")), "menu:main")]])
 
 
 def register(app: Application) -> None:

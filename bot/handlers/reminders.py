@@ -4,7 +4,9 @@ Callback data (all under ``rm:``): ``rm:open``, ``rm:on``, ``rm:off``, ``rm:po``
 reminder on/off), ``rm:d:<days>`` (deadline reminder days), ``rm:h:<hour>``, ``rm:a:<audience>``,
 ``rm:w:add`` / ``rm:w:del:<id>`` / ``rm:w:cancel`` / ``rm:wt:<worker type>`` (add-a-worker
 conversation), and on the reminders themselves ``rm:paid:<YYYY-MM>``, ``rm:snooze:<YYYY-MM>``,
-``rm:stop``. The one scheduler job (every minute, on the minute) calls :func:`bot.reminders.send_due`.
+``rm:stop``; from a calculator result, ``rm:c:<worker type>:<salary>`` (turn reminders on and
+save a worker with that salary once named). While the settings were shown in the last
+10 minutes, a typed time ("20:00", "8pm", "jam 8 malam", "晚上8点") sets the hour. The one scheduler job (every minute, on the minute) calls :func:`bot.reminders.send_due`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import asyncio
 import logging
 import re
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardMarkup, Update
@@ -33,18 +37,23 @@ from bot.domain.deadlines import (
     DEADLINE_DAYS_CHOICES,
     HOUR_CHOICES,
     KL,
+    TYPED_HOUR_FIRST,
+    TYPED_HOUR_LAST,
     days_from_mask,
     mask_from_days,
     next_moment,
     parse_month_key,
+    parse_time_of_day,
 )
 from bot.handlers.common import edit_or_reply, keyboard, reply, services
 from bot.i18n import format_date, format_money, format_month, t
 from bot.reminders import (
     AUDIENCES,
     MAX_WORKERS,
+    DueReminder,
     ReminderStore,
     Worker,
+    next_reminder,
     row_settings,
     send_due,
     tomorrow_at,
@@ -58,8 +67,11 @@ MAX_NAME = 32
 JOB_NAME = "reminders.send_due"
 _DATA_RE = re.compile(
     r"rm:(?:open|on|off|po|stop|d:[0-9]{1,3}|h:[0-9]{1,2}|a:[a-z-]{1,20}|w:(?:add|cancel|del:[0-9]{1,18})"
-    r"|wt:[a-z-]{1,20}|(?:paid|snooze):[0-9]{4}-[0-9]{2})"
+    r"|wt:[a-z-]{1,20}|(?:paid|snooze):[0-9]{4}-[0-9]{2}|c:[a-z-]{1,20}:[0-9]{1,7}\.[0-9]{2})"
 )
+SHOWN_KEY = "remind_settings_shown"  # chat_data: the settings were shown at this monotonic time
+TYPED_HOUR_SECONDS = 600
+_UNSET: Any = object()
 
 
 def _store(context: ContextTypes.DEFAULT_TYPE) -> ReminderStore:
@@ -77,10 +89,16 @@ def _type_label(worker_type: str) -> str:
 # --- the settings screen ----------------------------------------------------------------------
 
 
-def settings_text(row: dict[str, Any], workers: list[Worker], now: datetime | None = None) -> str:
-    """The settings summary in the current language."""
+def settings_text(
+    row: dict[str, Any], workers: list[Worker], now: datetime | None = None, upcoming: Any = _UNSET
+) -> str:
+    """The settings summary in the current language. ``upcoming`` is the next reminder that
+    will really be sent (:func:`bot.reminders.next_reminder`, None for none); without it, the
+    next moment of the settings alone."""
     enabled = bool(row["enabled"])
-    parts = [str(t("remind.settings_title")) + " " + str(t("remind.status_on" if enabled else "remind.status_off"))]
+    title = str(t("remind.settings_title"))
+    gap = "" if title.endswith(("：", "，")) else " "  # no space after full-width punctuation
+    parts = [title + gap + str(t("remind.status_on" if enabled else "remind.status_off"))]
     lines = []
     if row["payment_open"]:
         lines.append(str(t("remind.line_open", day=row["open_day"])))
@@ -103,11 +121,15 @@ def settings_text(row: dict[str, Any], workers: list[Worker], now: datetime | No
     else:
         parts.append(str(t("remind.no_workers")))
     if enabled:
-        moment = next_moment(row_settings(row), now or datetime.now(UTC))
-        if moment is not None:
-            local = moment.at.astimezone(KL)
+        if upcoming is _UNSET:
+            upcoming = next_moment(row_settings(row), now or datetime.now(UTC))
+        if upcoming is not None:
+            local = upcoming.at.astimezone(KL)
             parts.append(str(t("remind.next", date=format_date(local.date()), time=_hour_text(local.hour),
-                               month=format_month(moment.year, moment.month))))
+                               month=format_month(upcoming.year, upcoming.month))))
+        else:
+            parts.append(str(t("remind.next_none")))
+    parts.append(str(t("remind.ask_hour", first=_hour_text(TYPED_HOUR_FIRST), last=_hour_text(TYPED_HOUR_LAST))))
     return "\n\n".join(parts)
 
 
@@ -130,7 +152,8 @@ def settings_keyboard(row: dict[str, Any], workers: list[Worker]) -> InlineKeybo
         [(str(t("remind.btn_off" if enabled else "remind.btn_on")), "rm:off" if enabled else "rm:on")],
         [(f"{_check(bool(row['payment_open']))} {t('remind.btn_open', day=row['open_day'])}", "rm:po")],
         [(f"{_check(d in days)} {_day_label(d)}", f"rm:d:{d}") for d in DEADLINE_DAYS_CHOICES],
-        [((f"• {_hour_text(h)}" if h == row["hour"] else _hour_text(h)), f"rm:h:{h}") for h in HOUR_CHOICES],
+        [((f"• {_hour_text(h)}" if h == row["hour"] else _hour_text(h)), f"rm:h:{h}")
+         for h in sorted({*HOUR_CHOICES, row["hour"]})],
         [(f"{_check(row['audience'] == a)} {t(f'remind.btn_for.{a}')}", f"rm:a:{a}") for a in AUDIENCES],
     ]
     if len(workers) < MAX_WORKERS:
@@ -149,7 +172,15 @@ async def show_settings(update: Update, context: ContextTypes.DEFAULT_TYPE, *, e
     store = _store(context)
     row = store.ensure(chat.id)
     workers = store.workers(chat.id)
-    text, markup = settings_text(row, workers), settings_keyboard(row, workers)
+    upcoming: DueReminder | None = None
+    if row["enabled"]:
+        try:
+            upcoming = next_reminder(services(context).storage, chat.id, datetime.now(UTC))
+        except sqlite3.Error as exc:  # the settings still show; the next date is left out
+            alarm_for(services(context).storage).failure(exc, "computing the next reminder")
+    text, markup = settings_text(row, workers, upcoming=upcoming), settings_keyboard(row, workers)
+    if context.chat_data is not None:
+        context.chat_data[SHOWN_KEY] = time.monotonic()
     if edit:
         await edit_or_reply(update, context, text, markup)
     else:
@@ -203,7 +234,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await show_settings(update, context)
         elif action == "h":
             hour = int(parts[2])
-            if hour not in HOUR_CHOICES:
+            if hour not in HOUR_CHOICES and not TYPED_HOUR_FIRST <= hour <= TYPED_HOUR_LAST:
                 raise ValueError(hour)
             store.update(chat.id, hour=hour)
             await query.answer()
@@ -222,10 +253,12 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await _paid(update, context, parts[2])
         elif action == "snooze":
             await _snooze(update, context, parts[2])
+        elif action == "c":
+            await _from_calculator(update, context, parts[2], parts[3])
         elif action == "stop":
             store.update(chat.id, enabled=0)
             await query.answer()
-            await reply(update, context, t("remind.stopped"), keyboard([[(t("remind.btn_settings"), "rm:open")]]))
+            await reply(update, context, t("remind.stopped"), _onward_keyboard())
         else:
             raise ValueError(action)
     except (ValueError, IndexError):
@@ -255,6 +288,58 @@ async def _worker_button(update: Update, context: ContextTypes.DEFAULT_TYPE, arg
         await show_settings(update, context)
     else:
         raise ValueError(args[0])
+
+
+async def _from_calculator(update: Update, context: ContextTypes.DEFAULT_TYPE, worker_type: str, salary: str) -> None:
+    """"Set a reminder with this amount" under a calculator result: reminders on, then the
+    worker's name is all that is asked; the type and salary come from the calculation."""
+    query = update.callback_query
+    chat = update.effective_chat
+    assert query is not None and chat is not None
+    amount = Decimal(salary)
+    if worker_type not in WORKER_TYPES or amount <= 0:
+        raise ValueError(worker_type)
+    store = _store(context)
+    if len(store.workers(chat.id)) >= MAX_WORKERS:
+        await query.answer(t("remind.too_many_workers", max=MAX_WORKERS), show_alert=True)
+        return
+    row = store.ensure(chat.id)
+    changes: dict[str, Any] = {} if row["enabled"] else {"enabled": 1}
+    if not store.workers(chat.id):  # the first worker says who the reminders are for
+        audience = "household" if worker_type.startswith("domestic") else "employer"
+        if row["audience"] != audience:
+            changes["audience"] = audience
+    if changes:
+        store.update(chat.id, **changes)
+    store.set_pending(chat.id, {"step": "name", "type": worker_type, "salary": f"{amount:.2f}"})
+    await query.answer()
+    await reply(update, context, t("remind.from_calc", salary=format_money(amount)), _cancel_keyboard())
+
+
+async def _typed_hour(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> bool:
+    """A time typed soon after the settings were shown: set the hour. False if it is no time."""
+    chat = update.effective_chat
+    assert chat is not None
+    shown = context.chat_data.get(SHOWN_KEY) if context.chat_data is not None else None
+    if shown is None or time.monotonic() - shown > TYPED_HOUR_SECONDS:
+        return False
+    parsed = parse_time_of_day(text)
+    if parsed is None:
+        return False
+    hour, minute = parsed
+    first, last = _hour_text(TYPED_HOUR_FIRST), _hour_text(TYPED_HOUR_LAST)
+    if minute != 0 or not TYPED_HOUR_FIRST <= hour <= TYPED_HOUR_LAST:
+        await reply(update, context, t("remind.hour_out_of_range", first=first, last=last))
+        return True
+    _store(context).update(chat.id, hour=hour)
+    await reply(update, context, t("remind.hour_set", time=_hour_text(hour)))
+    await show_settings(update, context, edit=False)
+    return True
+
+
+def _onward_keyboard() -> InlineKeyboardMarkup:
+    """Under an answer to a reminder's button: the settings and the main menu."""
+    return keyboard([[(str(t("remind.btn_settings")), "rm:open"), (str(t("menu.main")), "menu:main")]])
 
 
 def _cancel_keyboard() -> InlineKeyboardMarkup:
@@ -292,14 +377,22 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         state = store.pending(chat.id)
     except sqlite3.Error:
         return  # the database is down: let the reading features answer
-    if state is None:
-        return
     text = message.text.strip()
+    if state is None:
+        if await _typed_hour(update, context, text):
+            raise ApplicationHandlerStop
+        return
     step = state.get("step")
     if step == "name":
         name = " ".join(text.split())
         if not name or len(name) > MAX_NAME or any(ch.isdigit() for ch in name):
             await reply(update, context, t("remind.bad_name", max=MAX_NAME), _cancel_keyboard())
+        elif state.get("type") in WORKER_TYPES and state.get("salary"):
+            amount = Decimal(str(state["salary"]))  # from the calculator: nothing else to ask
+            store.add_worker(chat.id, name, state["type"], amount)
+            store.set_pending(chat.id, None)
+            await reply(update, context, t("remind.worker_saved", name=name, salary=format_money(amount)))
+            await show_settings(update, context, edit=False)
         else:
             store.set_pending(chat.id, {"step": "type", "name": name})
             await reply(update, context, t("remind.ask_type", name=name), _type_keyboard())
@@ -367,7 +460,7 @@ async def _paid(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -> 
             await query.edit_message_reply_markup(None)
     except TelegramError as exc:
         log.debug("could not remove the reminder's buttons: %s", exc)
-    await reply(update, context, t("remind.paid", month=month_text))
+    await reply(update, context, t("remind.paid", month=month_text), _onward_keyboard())
 
 
 async def _snooze(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -> None:
@@ -381,7 +474,7 @@ async def _snooze(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -
     store.snooze(chat_id, ym, until)
     await query.answer(t("remind.snoozed_toast"))
     await reply(update, context, t("remind.snoozed", date=format_date(until.date()), time=_hour_text(until.hour),
-                                   month=format_month(year, month)))
+                                   month=format_month(year, month)), _onward_keyboard())
 
 
 # --- the scheduler job ------------------------------------------------------------------------

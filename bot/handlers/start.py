@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from telegram import Update
 from telegram.ext import (
     Application,
@@ -15,6 +17,7 @@ from telegram.ext import (
 from bot.handlers.common import (
     edit_or_reply,
     keyboard,
+    main_menu_keyboard,
     reply,
     send_main_menu,
     services,
@@ -40,8 +43,33 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await send_main_menu(update, context, intro=t("start.greeting", name=name).strip())
 
 
+def help_text(commands: list[tuple[str, str]], *, staff: bool, operator: bool) -> str:
+    """/help in the current language: how to ask, every public command with its menu
+    description, then the staff and operator commands for those who hold the role."""
+    lines = [str(t("help.text")), "", str(t("help.commands_title"))]
+    lines += [f"/{name} – {t(key)}" for name, key in commands]
+    if staff or operator:
+        lines += ["", str(t("help.staff_title")), str(t("help.cmd_broadcast"))]
+    if operator:
+        lines += ["", str(t("help.operator_title")), str(t("help.cmd_agency"))]
+    return "\n".join(lines)
+
+
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply(update, context, t("help.text"))
+    """/help: the commands this user may use, with the main menu under it."""
+    from bot.agencies import AgencyService, is_operator  # the agency feature's roles
+
+    svc = services(context)
+    user = update.effective_user
+    operator = user is not None and is_operator(user.id, svc.config.admin_ids)
+    staff = False
+    if user is not None and not operator:
+        try:
+            staff = bool(AgencyService(svc.storage).staff_agencies(user.id))
+        except sqlite3.Error:  # the database is down: the public help still answers
+            staff = False
+    commands = svc.extras.get("commands", [])
+    await reply(update, context, help_text(commands, staff=staff, operator=operator), main_menu_keyboard())
 
 
 def language_keyboard():

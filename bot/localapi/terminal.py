@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from bot.localapi.server import ChatMessage, LocalBotAPI
 
-__all__ = ["format_buttons", "render_message_text", "run_terminal_chat"]
+__all__ = ["ButtonNumbers", "format_buttons", "render_message_text", "run_terminal_chat"]
 
 _ANSI = {
     "bold": ("\033[1m", "\033[22m"),
@@ -62,15 +62,55 @@ def render_message_text(
     return "".join(out)
 
 
-def format_buttons(msg: ChatMessage) -> str:
-    """The inline keyboard as numbered choices: "[1] Guides  [2] Calculator"."""
+def format_buttons(msg: ChatMessage, numbers: list[int] | None = None) -> str:
+    """The inline keyboard as numbered choices: "[1] Guides  [2] Calculator" (``numbers``:
+    the number of each button, default 1, 2, 3...)."""
     parts = []
-    for n, button in enumerate(msg.buttons, start=1):
+    for i, button in enumerate(msg.buttons):
+        n = numbers[i] if numbers is not None else i + 1
         label = f"[{n}] {button.get('text', '')}"
         if "url" in button:
             label += f" ({button['url']})"
         parts.append(label)
     return "  ".join(parts)
+
+
+class ButtonNumbers:
+    """Button numbers that stay put while a message is edited (the steps of a guide): a label
+    keeps the number it had on that message; a new label takes the next unused number. When an
+    edit shares no label with what was shown, numbering starts again at 1."""
+
+    def __init__(self) -> None:
+        self._by_message: dict[int, dict[str, int]] = {}
+
+    @staticmethod
+    def _key(button: dict[str, Any]) -> str:
+        return str(button.get("text", ""))
+
+    def numbers(self, msg: ChatMessage) -> list[int]:
+        keys = [self._key(b) for b in msg.buttons]
+        known = self._by_message.get(msg.message_id, {})
+        if not set(keys) & set(known):
+            known = {}
+        out: list[int] = []
+        used = set(known.values())
+        for key in keys:
+            if key not in known:
+                n = 1
+                while n in used:
+                    n += 1
+                known[key] = n
+                used.add(n)
+            out.append(known[key])
+        self._by_message[msg.message_id] = known
+        return out
+
+    def button(self, msg: ChatMessage, number: int) -> dict[str, Any] | None:
+        """The button of ``msg`` shown with ``number``, if any."""
+        for button, n in zip(msg.buttons, self.numbers(msg), strict=True):
+            if n == number:
+                return button
+        return None
 
 
 def _describe(msg: ChatMessage, ansi: bool) -> str:
@@ -148,12 +188,16 @@ async def run_terminal_chat(
     stdout: IO[str] | None = None,
     reply_wait: float | None = None,
     settle: float = 0.15,
+    prompt: bool | None = None,
 ) -> None:
     """Run an interactive chat as user ``user_id`` until /quit, /exit or end of input.
 
     ``reply_wait``: after each line, wait up to this many seconds for the bot to answer (then
     until it has been quiet for ``settle`` s) before reading the next line. Defaults to 0
     when stdin is a terminal and 5 s otherwise, so piped/scripted input stays in step.
+    ``prompt`` (default: when stdin is a terminal) shows ``you>`` while the user types; bot
+    output arriving meanwhile is printed above it and the prompt shown again. Messages the bot
+    sent to this chat before the chat started (a reminder due at start-up) are shown first.
     """
     stdin = stdin if stdin is not None else sys.stdin
     stdout = stdout if stdout is not None else sys.stdout
@@ -161,25 +205,46 @@ async def run_terminal_chat(
     interactive = _isatty(stdin)
     if reply_wait is None:
         reply_wait = 0.0 if interactive else 5.0
+    if prompt is None:
+        prompt = interactive
     events = server.subscribe(user_id)
+    backlog = [m for m in server.chat(user_id) if m.from_bot and not m.deleted]
     activity = asyncio.Event()
+    numbering = ButtonNumbers()
+    prompt_shown = False
 
     def write(line: str) -> None:
+        nonlocal prompt_shown
+        if prompt_shown:  # bot output while the user types: above the prompt
+            stdout.write("\r\033[K" if ansi else "\n")
+            prompt_shown = False
         stdout.write(line + "\n")
         stdout.flush()
+
+    def show_prompt() -> None:
+        nonlocal prompt_shown
+        if prompt and not prompt_shown:
+            stdout.write("you> ")
+            stdout.flush()
+            prompt_shown = True
+
+    def show(event: str, msg: ChatMessage) -> None:
+        if event == "message":
+            write(f"bot> {_describe(msg, ansi)}")
+        elif event == "edit":
+            write(f"✎ (edited) {_describe(msg, ansi)}")
+        elif event == "delete":
+            write(f"✗ (deleted) {_describe(msg, ansi)}")
+        if event != "delete" and msg.buttons:
+            write("     " + format_buttons(msg, numbering.numbers(msg)))
 
     async def printer() -> None:
         while True:
             event, msg = await events.get()
-            if event == "message":
-                write(f"bot> {_describe(msg, ansi)}")
-            elif event == "edit":
-                write(f"✎ (edited) {_describe(msg, ansi)}")
-            elif event == "delete":
-                write(f"✗ (deleted) {_describe(msg, ansi)}")
-            if event != "delete" and msg.buttons:
-                write("     " + format_buttons(msg))
+            show(event, msg)
             activity.set()
+            if events.empty() and reading:
+                show_prompt()
 
     async def wait_for_bot() -> None:
         if reply_wait <= 0:
@@ -206,28 +271,41 @@ async def run_terminal_chat(
         return None
 
     reader = _LineReader(stdin)
-    printer_task = asyncio.create_task(printer())
-    side_tasks: set[asyncio.Task[None]] = set()
+    reading = False
     write(
         f"Chatting with @{server.bot_username} as {first_name} (id {user_id}, "
         f"{language_code}). Numbers press buttons; /quit leaves."
     )
+    for msg in backlog:
+        show("message", msg)
+    printer_task = asyncio.create_task(printer())
+    side_tasks: set[asyncio.Task[None]] = set()
     try:
         while True:
+            reading = True
+            show_prompt()
             line = await reader.readline()
+            reading = False
+            prompted, prompt_shown = prompt_shown, False  # the user's Enter ended the prompt line
             if not line:
+                if prompted:
+                    stdout.write("\n")
                 break
             text = line.strip()
+            if not interactive:  # piped input: show what "was typed"
+                if prompted:
+                    stdout.write(text + "\n")
+                    stdout.flush()
+                elif text:
+                    write(f"you> {text}")
             if text in ("/quit", "/exit"):
                 break
             if not text:
                 continue
-            if not interactive:
-                write(f"you> {text}")
             activity.clear()
             target = latest_with_buttons() if text.isdigit() else None
-            if target is not None and 1 <= int(text) <= len(target.buttons):
-                button = target.buttons[int(text) - 1]
+            button = numbering.button(target, int(text)) if target is not None else None
+            if target is not None and button is not None:
                 if "callback_data" in button:
                     query_id = await server.press_button(
                         user_id, target.message_id, button["callback_data"]
