@@ -297,19 +297,19 @@ EN_MARKERS = frozenset(
 # bench/tune_confidence.py on tests/data/questions.tsv (label: the best guide is right) and
 # tests/data/out_of_scope.tsv (label: no guide is right). Paste its output here.
 CONFIDENCE_WEIGHTS: dict[str, float] = {
-    "bias": -3.179,
-    "lead": 0.795,
-    "strength": 2.567,
-    "known_share": 1.567,
+    "bias": -3.178,
+    "lead": 0.791,
+    "strength": 2.565,
+    "known_share": 1.568,
     "known_units": -1.057,
     "core": 2.911,
-    "concepts": 0.553,
-    "other_topic": -3.777,
-    "unknown_units": -1.588,
+    "concepts": 0.551,
+    "other_topic": -3.776,
+    "unknown_units": -1.590,
 }
 FALLBACK_ANSWER_LANG = "en"  # the guide language whose [[answers]] rules are read
-OPEN_AT = 0.605  # confidence at or above this: the guide opens
-UNSURE_AT = 0.456  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
+OPEN_AT = 0.604  # confidence at or above this: the guide opens
+UNSURE_AT = 0.455  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
 
 FIELD_WEIGHTS = {"title": 1.0, "keywords": 3.0, "summary": 0.5, "steps": 0.7}
 K1 = 1.2
@@ -1013,6 +1013,9 @@ class Matcher:
         score = dict(ranked)
         if top not in (ga, gb) or min(score[ga], score[gb]) < SPLIT_RATIO * s1:
             return []  # the ranking does not see two topics: answer as usual
+        rest = asked - {a, b}
+        if rest and not all(self._title_concepts.get(g, set()) & rest for g in (ga, gb)):
+            return []  # "register with SOCSO and EIS": one action on both, not two topics
         return [ga, gb, cover] if cover and cover not in (ga, gb) else [ga, gb]
 
     @classmethod
