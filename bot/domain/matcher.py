@@ -298,19 +298,19 @@ EN_MARKERS = frozenset(
 # bench/tune_confidence.py on tests/data/questions.tsv (label: the best guide is right) and
 # tests/data/out_of_scope.tsv (label: no guide is right). Paste its output here.
 CONFIDENCE_WEIGHTS: dict[str, float] = {
-    "bias": -3.209,
-    "lead": 0.823,
-    "strength": 2.559,
-    "known_share": 1.573,
-    "known_units": -1.048,
-    "core": 2.840,
-    "concepts": 0.618,
-    "other_topic": -4.075,
-    "unknown_units": -1.590,
+    "bias": -3.289,
+    "lead": 1.978,
+    "strength": 2.659,
+    "known_share": 1.540,
+    "known_units": -1.200,
+    "core": 2.115,
+    "concepts": 0.223,
+    "other_topic": -3.905,
+    "unknown_units": -1.390,
 }
 FALLBACK_ANSWER_LANG = "en"  # the guide language whose [[answers]] rules are read
-OPEN_AT = 0.606  # confidence at or above this: the guide opens
-UNSURE_AT = 0.446  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
+OPEN_AT = 0.666  # confidence at or above this: the guide opens
+UNSURE_AT = 0.528  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
 
 FIELD_WEIGHTS = {"title": 1.0, "keywords": 3.0, "summary": 0.5, "steps": 0.7}
 K1 = 1.2
