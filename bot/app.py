@@ -30,8 +30,8 @@ from bot.outbox import OutboxRateLimiter
 from bot.outbox import install as install_outbox
 from bot.storage import Storage, lang_from_telegram
 from bot.throttle import Throttle, Verdict
+from bot.transport import make_request
 from bot.web import install_ops
-from bot.wire import HTTPXTransport
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +264,8 @@ def build_application(
         .base_file_url(file_url)
         .concurrent_updates(processor)
         .request(
-            HTTPXTransport(
+            make_request(
+                config.http_client,
                 connection_pool_size=HTTP_POOL_SIZE + OUTBOX_WORKERS,
                 pool_timeout=10,
                 connect_timeout=API_CONNECT_TIMEOUT,
@@ -273,7 +274,7 @@ def build_application(
                 media_write_timeout=API_MEDIA_WRITE_TIMEOUT,
             )
         )
-        .get_updates_request(HTTPXTransport(connection_pool_size=2))
+        .get_updates_request(make_request(config.http_client, connection_pool_size=2))
         .post_init(_post_init)
         .post_stop(_post_stop)
         .rate_limiter(OutboxRateLimiter.for_config(config))

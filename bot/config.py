@@ -18,6 +18,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 CONTENT_DIR = PROJECT_DIR / "content"
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_DB = "data/bot.sqlite3"
+HTTP_CLIENTS = ("aiohttp", "httpx")
 
 _TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{5,200}$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -40,11 +41,12 @@ class Config:
     port: int = 8080
     webhook_secret: str | None = field(default=None, repr=False)
     content_dir: Path = CONTENT_DIR
-    outbox_rate: float = 25.0
+    outbox_rate: float = 30.0  # Telegram's free limit; up to 1000 with paid broadcasts
     log_format: str = "text"
     log_salt: str | None = field(default=None, repr=False)
     throttle_burst: int = 20  # per-user flood control: updates a user may send at once ...
     throttle_rate: float = 3.0  # ... and per second after that (bot/throttle.py)
+    http_client: str = "aiohttp"  # PTB's transport: "aiohttp" (bot/transport.py) or "httpx"
 
     @property
     def local_mode(self) -> bool:
@@ -117,7 +119,7 @@ class Config:
             )
 
         outbox_rate = _rate(
-            "OUTBOX_RATE", get("OUTBOX_RATE") or "25", 1000, "messages per second (0-1000]"
+            "OUTBOX_RATE", get("OUTBOX_RATE") or "30", 1000, "messages per second (0-1000]"
         )
 
         log_format = (get("LOG_FORMAT") or "text").lower()
@@ -135,6 +137,10 @@ class Config:
             100000,
             "updates per second per user (0-100000]",
         )
+
+        http_client = (get("BOT_HTTP_CLIENT") or "aiohttp").lower()
+        if http_client not in HTTP_CLIENTS:
+            raise ConfigError(f"BOT_HTTP_CLIENT must be 'aiohttp' or 'httpx', not {http_client!r}")
 
         content_dir = Path(get("BOT_CONTENT_DIR") or CONTENT_DIR)
         if not content_dir.is_dir():
@@ -155,6 +161,7 @@ class Config:
             log_salt=get("LOG_SALT"),
             throttle_burst=int(burst_text),
             throttle_rate=throttle_rate,
+            http_client=http_client,
         )
 
 

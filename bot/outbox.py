@@ -440,6 +440,8 @@ class Outbox:
 
 # --- the rate limiter -----------------------------------------------------------------------
 
+MIN_SLACK = 0.005  # seconds of pacing slack at least (see OutboxRateLimiter)
+
 
 @dataclass
 class LimiterStats:
@@ -451,19 +453,36 @@ class LimiterStats:
 
 
 class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
-    """PTB rate limiter: one global bucket, interactive requests first, outbox gets the rest.
+    """PTB rate limiter: one global budget, interactive requests first, outbox gets the rest.
 
-    ``overall_rate``: sending requests per second for the whole bot (strict, with a burst of
-    ``burst`` requests). ``outbox_rate``: the most the outbox may take of it. Outbox requests
-    (``rate_limit_args={"outbox": True}``) also keep ``per_chat_interval`` seconds between two
-    messages to the same chat. A RetryAfter pauses every request (all methods, all callers)
-    until it has passed, then the request is tried again (at most ``max_retries`` times).
+    ``overall_rate``: sending requests per second for the whole bot. ``outbox_rate``: the most
+    the outbox may take of it. Each budget is kept two ways at once, on the time the request is
+    *released* (the request reaches Telegram a little later, by a varying delay):
+
+    - a sliding window: at most ``N = floor(rate)`` requests in any ``N / rate * (1 +
+      window_margin)`` seconds (for whole rates: ``1 + window_margin``). Telegram counts in a
+      one-second window on *arrival*; the margin absorbs up to ``window_margin`` s of jitter
+      between two requests' trips, so the window never overflows at Telegram's end. At 30/s
+      the bot uses 30 / 1.025 = 29.3 requests/s, 0.976 of the allowance;
+    - even spacing (GCRA at the same rate): a queue is drained at a steady pace instead of N
+      requests at once and then a pause. Interactive replies have a slack of ``burst``
+      requests (a few answers at once are not delayed); the outbox only half an interval (at
+      least ``MIN_SLACK``), enough to make up for a late wake-up of a busy event loop.
+
+    A RetryAfter pauses every request (all methods, all callers) until ``retry_after`` (plus
+    ``retry_margin``) has passed; afterwards sending resumes at the steady pace, with no
+    catch-up burst (the slack is spent), and the request is tried again (at most ``max_retries``
+    times). Outbox requests (``rate_limit_args={"outbox": True}``) also keep
+    ``per_chat_interval`` seconds between two messages to the same chat.
 
     Transient failures (5xx, gateway timeouts, network errors, read timeouts) of *interactive*
     requests are tried again up to ``interactive_retries`` times after a short backoff
     (``retry_backoff`` s, doubled each time), so handlers stay thin and a user still gets an
     answer. Outbox requests are not retried here: the sender persists its own backoff. A 4xx
     other than 429 is never retried (403 blocked, 400 bad request / chat not found are final).
+
+    ``clock`` (default ``time.monotonic``) is injectable: :meth:`ready_at` and :meth:`take` are
+    the whole pacing decision, so tests can replay hours of sending on a simulated clock.
     """
 
     def __init__(
@@ -475,19 +494,27 @@ class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
         max_retries: int = 3,
         burst: int = 3,
         retry_margin: float = 0.05,
+        window_margin: float = 0.025,
         interactive_retries: int = 2,
         retry_backoff: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if window_margin < 0:
+            raise ValueError("window_margin must not be negative")
         self.per_chat_interval = per_chat_interval
         self.max_retries = max_retries
         self.interactive_retries = interactive_retries
         self.retry_backoff = retry_backoff
         self.burst = max(1, burst)
         self.retry_margin = retry_margin
+        self.window_margin = window_margin
+        self.clock = clock
         self.stats = LimiterStats()
         self._tat = 0.0  # GCRA theoretical arrival times: global and outbox
         self._otat = 0.0
-        self._pause_until = 0.0
+        self._sent: deque[float] = deque()  # release times in the window: global and outbox
+        self._osent: deque[float] = deque()
+        self._pause_until = -math.inf
         self._interactive: deque[asyncio.Future[None]] = deque()
         self._outbox: deque[asyncio.Future[None]] = deque()
         self._chat_last: dict[Any, float] = {}
@@ -515,12 +542,43 @@ class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
             self.outbox_rate = float(outbox_rate)
         elif not hasattr(self, "outbox_rate"):
             self.outbox_rate = self.overall_rate
-        self._interval = 1.0 / self.overall_rate
-        self._ointerval = 1.0 / self.outbox_rate
-        self._tau = (self.burst - 1) * self._interval
-        self._otau = (self.burst - 1) * self._ointerval
+        stretch = 1.0 + self.window_margin
+        self._count = max(1, math.floor(self.overall_rate))
+        self._ocount = max(1, math.floor(self.outbox_rate))
+        self._window = self._count / self.overall_rate * stretch
+        self._owindow = self._ocount / self.outbox_rate * stretch
+        self._interval = stretch / self.overall_rate
+        self._ointerval = stretch / self.outbox_rate
+        # Slack: interactive replies may go ``burst`` at once; the outbox only makes up for late
+        # wake-ups (half an interval, at least 5 ms: at 1000/s the event loop's timer is ~1 ms).
+        self._tau = max((self.burst - 1) * self._interval, MIN_SLACK)
+        self._otau = min(max(0.5 * self._ointerval, MIN_SLACK), self._tau)
+        self._sent = deque(self._sent, maxlen=self._count)
+        self._osent = deque(self._osent, maxlen=self._ocount)
         if self._wake is not None:
             self._wake.set()
+
+    def ready_at(self, outbox: bool = False) -> float:
+        """The earliest clock time the next request (interactive or outbox) may be released."""
+        ready = max(self._pause_until, self._tat - self._tau)
+        if len(self._sent) == self._count:
+            ready = max(ready, self._sent[0] + self._window)
+        if outbox:
+            ready = max(ready, self._otat - self._otau)
+            if len(self._osent) == self._ocount:
+                ready = max(ready, self._osent[0] + self._owindow)
+        return ready
+
+    def take(self, now: float, outbox: bool = False) -> None:
+        """Record a request released at ``now`` (call only once ``now >= ready_at(outbox)``)."""
+        self._tat = max(self._tat, now) + self._interval
+        self._sent.append(now)
+        if outbox:
+            self._otat = max(self._otat, now) + self._ointerval
+            self._osent.append(now)
+            self.stats.outbox += 1
+        else:
+            self.stats.interactive += 1
 
     async def initialize(self) -> None:
         return None
@@ -540,19 +598,26 @@ class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
 
     @property
     def paused_for(self) -> float:
-        return max(0.0, self._pause_until - time.monotonic())
+        return max(0.0, self._pause_until - self.clock())
 
     def pause(self, seconds: float) -> None:
-        """Hold every request for ``seconds`` (plus a small margin) from now."""
-        until = time.monotonic() + seconds + self.retry_margin
+        """Hold every request for ``seconds`` (plus a small margin) from now.
+
+        When the pause ends, sending restarts at the steady pace: the GCRA slack is used up, so
+        requests that queued meanwhile do not go out in a burst (which would trip the next 429).
+        """
+        now = self.clock()
+        until = now + seconds + self.retry_margin
         if until > self._pause_until:
-            self.stats.paused_seconds += until - max(self._pause_until, time.monotonic())
+            self.stats.paused_seconds += until - max(self._pause_until, now)
             self._pause_until = until
+        self._tat = max(self._tat, self._pause_until + self._tau)
+        self._otat = max(self._otat, self._pause_until + self._otau)
         if self._wake is not None:
             self._wake.set()
 
     async def wait_pause(self) -> None:
-        while (delay := self._pause_until - time.monotonic()) > 0:  # noqa: ASYNC110
+        while (delay := self._pause_until - self.clock()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(delay)  # a deadline that may move later: re-check after
 
     # -- tokens ------------------------------------------------------------------------------
@@ -562,10 +627,16 @@ class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
         if outbox and chat_id is not None and self.per_chat_interval > 0:
             while True:
                 delay = self._chat_last.get(chat_id, -math.inf) + self.per_chat_interval
-                if (delay := delay - time.monotonic()) <= 0:
+                if (delay := delay - self.clock()) <= 0:
                     break
                 await asyncio.sleep(delay)
-            self._chat_last[chat_id] = time.monotonic()  # reserve the chat
+            self._chat_last[chat_id] = self.clock()  # reserve the chat
+        now = self.clock()
+        if not self._interactive and not self._outbox and self.ready_at(outbox) <= now:
+            self.take(now, outbox)  # nobody waiting and a slot free: no queue, no dispatcher turn
+            if chat_id is not None:
+                self._note_chat(chat_id, now)
+            return
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         (self._outbox if outbox else self._interactive).append(fut)
@@ -577,11 +648,13 @@ class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
             self._wake.set()
         await fut
         if chat_id is not None:
-            now = time.monotonic()
-            self._chat_last[chat_id] = now
-            if len(self._chat_last) > 20000:
-                cutoff = now - self.per_chat_interval
-                self._chat_last = {c: t for c, t in self._chat_last.items() if t > cutoff}
+            self._note_chat(chat_id, self.clock())
+
+    def _note_chat(self, chat_id: Any, now: float) -> None:
+        self._chat_last[chat_id] = now
+        if len(self._chat_last) > 20000:
+            cutoff = now - self.per_chat_interval
+            self._chat_last = {c: t for c, t in self._chat_last.items() if t > cutoff}
 
     async def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
@@ -594,19 +667,12 @@ class OutboxRateLimiter(BaseRateLimiter[dict[str, Any]]):
             if not self._interactive and not self._outbox:
                 self._task = None
                 return
-            now = time.monotonic()
-            ready = max(self._pause_until, self._tat - self._tau)
+            now = self.clock()
             is_outbox = not self._interactive
-            if is_outbox:
-                ready = max(ready, self._otat - self._otau)
+            ready = self.ready_at(is_outbox)
             if ready <= now:
                 fut = (self._outbox if is_outbox else self._interactive).popleft()
-                self._tat = max(self._tat, now) + self._interval
-                if is_outbox:
-                    self._otat = max(self._otat, now) + self._ointerval
-                    self.stats.outbox += 1
-                else:
-                    self.stats.interactive += 1
+                self.take(now, is_outbox)
                 fut.set_result(None)
                 continue
             wake.clear()

@@ -2,8 +2,8 @@
 
 JSON may carry a lone UTF-16 surrogate (``"\\ud800"``): it decodes to a Python string that
 cannot be encoded as UTF-8, so storing it, logging it or sending it back would fail far from
-where it came in. Every update is decoded here (long polling through :class:`HTTPXTransport`,
-the webhook through :func:`loads_update`), and each lone surrogate becomes U+FFFD, the
+where it came in. Every update is decoded here (long polling through :class:`WireJSON`,
+the webhook through :func:`scrub`), and each lone surrogate becomes U+FFFD, the
 replacement character, as a UTF-8 decoder would have made of it.
 """
 
@@ -13,9 +13,7 @@ import json
 import re
 from typing import Any
 
-from telegram.request import HTTPXRequest
-
-__all__ = ["HTTPXTransport", "loads_update", "scrub"]
+__all__ = ["WireJSON", "loads_update", "scrub"]
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -39,8 +37,9 @@ def loads_update(payload: bytes) -> Any:
     return scrub(data) if b"\\u" in payload or b"\\U" in payload else data
 
 
-class HTTPXTransport(HTTPXRequest):
-    """PTB's default HTTP client, decoding Telegram's answers with :func:`loads_update`."""
+class WireJSON:
+    """Mixin for a ``telegram.request.BaseRequest``: Telegram's answers (updates included) are
+    decoded with :func:`loads_update` through PTB's documented ``parse_json_payload`` hook."""
 
     __slots__ = ()
 
@@ -48,4 +47,4 @@ class HTTPXTransport(HTTPXRequest):
         try:
             return loads_update(payload)
         except ValueError:
-            return super().parse_json_payload(payload)  # PTB's own error for a bad body
+            return super().parse_json_payload(payload)  # type: ignore[misc]  # PTB's own error

@@ -134,7 +134,9 @@ async def test_all_steps_splits_long_guides(bot: BotHarness) -> None:
         query = await bot.server.press_button(user, menu.message_id, f"ga:{gid}:en", strict=False)
         await bot.server.wait_for_callback_answer(query)
 
-        def done(gid: str = gid, before: int = before) -> list[ChatMessage] | None:
+        def done(
+            gid: str = gid, before: int = before, user: int = user, menu: ChatMessage = menu
+        ) -> list[ChatMessage] | None:
             parts = [
                 bot.server.message(user, menu.message_id),
                 *bot.server.bot_messages(user)[before:],

@@ -306,7 +306,7 @@ def test_install_wires_limiter_sender_and_hooks(tmp_path: Path) -> None:
     app = build_application(config, token=TOKEN)
     extras = app.bot_data["services"].extras
     assert isinstance(app.bot.rate_limiter, OutboxRateLimiter)
-    assert app.bot.rate_limiter.overall_rate == 30 and app.bot.rate_limiter.outbox_rate == 25
+    assert app.bot.rate_limiter.overall_rate == 30 and app.bot.rate_limiter.outbox_rate == 30
     assert isinstance(extras["outbox"], Outbox) and extras["outbox_sender"].bot is app.bot
     # The sender starts and stops under the single-sender lock (bot.locks wraps its hooks).
     assert [h.__module__ for h in extras["post_init"]].count("bot.locks") == 1

@@ -55,3 +55,14 @@ async def test_the_bot_answers_text_with_lone_surrogates(tmp_path: Path) -> None
             assert not server.stats.rejected
         finally:
             await bot.stop()
+
+
+@pytest.mark.parametrize("client", ["aiohttp", "httpx"])
+def test_both_http_clients_decode_answers_through_the_wire(client: str) -> None:
+    from bot.transport import make_request
+
+    request = make_request(client, connection_pool_size=1)
+    assert request.parse_json_payload(b'{"ok": true, "result": "a\\ud800"}') == {
+        "ok": True,
+        "result": "a\ufffd",
+    }

@@ -6,7 +6,8 @@ How it works
   (title, keywords, summary, step text); a guide's score is the weighted sum over fields
   (``FIELD_WEIGHTS``: the curated keywords count most). Title, summary and keywords also index
   unordered word pairs at most ``PAIR_WINDOW`` apart (a cheap proximity feature).
-* Analysis: NFKC + lower-case; Chinese runs are segmented with jieba (domain words added); Latin
+* Analysis: NFKC + lower-case; Chinese runs are segmented with jieba (domain words added; loaded
+  lazily, see ``SEGMENTS_FILE``); Latin
   words are split from digits, stop words dropped, and lightly stemmed (English plurals/-ing/-ed,
   Malay meN-/di-/ber-/pe(N)- prefixes and -kan/-an/-nya suffixes) by the index's language.
 * Synonyms (``CONCEPTS``, data below) map surface forms in any language - "maid", "amah",
@@ -26,6 +27,8 @@ Pure Python: no telegram imports.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import re
@@ -33,8 +36,9 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
-import jieba
 from rapidfuzz import fuzz, process
 
 from bot.domain.guides import LANGS, Guide, GuideLibrary
@@ -338,23 +342,93 @@ log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- analysis
 
-_JIEBA_READY = False
+# The Chinese segmenter. jieba (its import and dictionary: ~80 MB and over a second) is loaded
+# only when a Chinese run is not in SEGMENTS_FILE, the committed segmentation of every Chinese
+# run of the guides: building the matcher needs no jieba, and neither does an English or Malay
+# question; the first Chinese question loads it. The file is only trusted when it was made with
+# the same domain words; regenerate it after changing guides or CONCEPTS with
+# ``python -m bot.domain.matcher --write-segments`` (tests/test_segmenter.py checks it is current).
+
+SEGMENTS_FILE = Path(__file__).with_name("zh_segments.json")
+_EXTRA_WORDS = ("缴纳", "雇主", "雇员", "投保薪资上限", "类别1", "类别2", "令吉", "文本文件")
+_jieba: Any = None
+_segments: dict[str, list[str]] | None = None
+_recording: dict[str, list[str]] | None = None  # set while writing SEGMENTS_FILE
 
 
-def _init_jieba() -> None:
-    """Load jieba's dictionary once, quietly, with the domain words added."""
-    global _JIEBA_READY
-    if _JIEBA_READY:
-        return
-    jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
-    for forms in CONCEPTS.values():
-        for form in forms:
-            if _CJK_RE.search(form) and len(form) > 1:
-                jieba.add_word(form, freq=20000)
-    for word in ("缴纳", "雇主", "雇员", "投保薪资上限", "类别1", "类别2", "令吉", "文本文件"):
-        jieba.add_word(word, freq=20000)
-    _JIEBA_READY = True
+def _domain_words() -> list[str]:
+    words = [
+        form
+        for forms in CONCEPTS.values()
+        for form in forms
+        if _CJK_RE.search(form) and len(form) > 1
+    ]
+    return [*words, *_EXTRA_WORDS]
+
+
+def _words_fingerprint() -> str:
+    return hashlib.sha256("\n".join(_domain_words()).encode()).hexdigest()[:16]
+
+
+def _init_jieba() -> Any:
+    """Import jieba and load its dictionary once, quietly, with the domain words added."""
+    global _jieba
+    if _jieba is None:
+        import jieba  # noqa: PLC0415 - deliberately lazy (see above)
+
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+        for word in _domain_words():
+            jieba.add_word(word, freq=20000)
+        _jieba = jieba
+    return _jieba
+
+
+def jieba_loaded() -> bool:
+    """Whether the Chinese segmenter has been loaded in this process."""
+    return _jieba is not None
+
+
+def _known_segments() -> dict[str, list[str]]:
+    global _segments
+    if _segments is None:
+        _segments = {}
+        try:
+            data = json.loads(SEGMENTS_FILE.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        if isinstance(data, dict) and data.get("words") == _words_fingerprint():
+            _segments = data.get("runs", {})
+        else:
+            log.info("%s missing or made with other domain words: loading jieba", SEGMENTS_FILE.name)
+    return _segments
+
+
+def _segment(run: str) -> list[str]:
+    """jieba's search-mode words of one Chinese run (from SEGMENTS_FILE when it is there)."""
+    words = _known_segments().get(run) if _recording is None else None
+    if words is None:
+        words = [w for w in _init_jieba().lcut_for_search(run) if w.strip()]
+        if _recording is not None:
+            _recording[run] = words
+    return words
+
+
+def write_segments(library: GuideLibrary, path: Path = SEGMENTS_FILE) -> int:
+    """Segment every Chinese run the matcher indexes for ``library`` and save them to ``path``."""
+    global _recording, _segments
+    _recording = {}
+    try:
+        Matcher.build(library)
+        runs = dict(sorted(_recording.items()))
+    finally:
+        _recording = None
+        _segments = None
+    lines = [f"{json.dumps(run, ensure_ascii=False)}: {json.dumps(words, ensure_ascii=False)}"
+             for run, words in runs.items()]  # fmt: skip
+    text = (f'{{"words": "{_words_fingerprint()}", "runs": {{\n' + ",\n".join(lines) + "\n}}\n")
+    path.write_text(text, encoding="utf-8")
+    return len(runs)
 
 
 def normalize(text: str) -> str:
@@ -439,7 +513,7 @@ def _raw_words(text: str) -> list[str]:
     words: list[str] = []
     for run in _RUN_RE.findall(text):
         if _CJK_RE.match(run):
-            words.extend(w for w in jieba.lcut_for_search(run) if w.strip())
+            words.extend(_segment(run))
         else:
             words.extend(_WORD_RE.findall(run.replace("'s", "")))
     return words
@@ -448,7 +522,6 @@ def _raw_words(text: str) -> list[str]:
 def analyze(text: str, lang: str) -> list[str]:
     """Terms of ``text`` for an index in ``lang``: stemmed words without stop words, plus
     ``~concept`` tokens for every synonym concept found."""
-    _init_jieba()
     norm = normalize(text)
     stem = _STEMMERS.get(lang, _stem_en)
     terms = [stem(w) for w in _raw_words(norm) if w not in ALL_STOP]
@@ -511,7 +584,6 @@ def pair_terms(units: list[str]) -> list[str]:
 
 def analyze_pairs(text: str, lang: str) -> list[str]:
     """Proximity pair terms of ``text`` (see :func:`pair_terms`)."""
-    _init_jieba()
     stem = _STEMMERS.get(lang, _stem_en)
     return pair_terms(_units(_raw_words(normalize(text)), stem))
 
@@ -834,7 +906,6 @@ class Matcher:
     @classmethod
     def build(cls, library: GuideLibrary) -> Matcher:
         """Index every guide of ``library`` (one index per language)."""
-        _init_jieba()
         indexes = {
             lang: _Index.build(lang, library.in_lang(lang))
             for lang in LANGS
@@ -1072,3 +1143,16 @@ class Matcher:
                 offer.append(ranked[1][0])
             return Match(ev.lang, ev.lang_confident, None, score, tuple(offer), tuple(ranked), "unsure")
         return Match(ev.lang, ev.lang_confident, None, score, (), tuple(ranked), "none")
+
+
+if __name__ == "__main__":  # python -m bot.domain.matcher --write-segments [CONTENT_DIR]
+    import sys
+
+    from bot.domain.guides import load_guides
+
+    if len(sys.argv) < 2 or sys.argv[1] != "--write-segments":
+        print("usage: python -m bot.domain.matcher --write-segments [CONTENT_DIR]", file=sys.stderr)
+        sys.exit(2)
+    content = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).parents[2] / "content"
+    count = write_segments(load_guides(content))
+    print(f"wrote {count} Chinese runs to {SEGMENTS_FILE}")

@@ -11,7 +11,6 @@ save a worker with that salary once named). While the settings were shown in the
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import sqlite3
@@ -56,6 +55,7 @@ from bot.reminders import (
     next_reminder,
     row_settings,
     send_due,
+    send_due_async,
     tomorrow_at,
 )
 
@@ -489,10 +489,9 @@ async def reminder_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     now = datetime.now(UTC)
     try:
-        if str(svc.storage.path) == ":memory:":  # tests: one connection only
-            count = send_due(svc.storage, outbox, now)
-        else:
-            count = await asyncio.to_thread(_send_due_threaded, svc.storage.path, now, outbox)
+        # On the event loop in small chunks (bot.reminders.send_due_async): a thread would hold
+        # the GIL for most of a big slot and stall interactive replies meanwhile.
+        count = await send_due_async(svc.storage, outbox, now)
     except sqlite3.Error as exc:  # read-only, disk full, locked: logged once per outage
         alarm_for(svc.storage).failure(exc, "enqueuing due reminders")
         return
@@ -504,7 +503,7 @@ async def reminder_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def _send_due_threaded(path: Any, now: datetime, outbox: Any) -> int:
-    """Run send_due on its own connection, so a busy slot never blocks the event loop."""
+    """Run send_due on its own connection (in a thread: for tools; the job uses send_due_async)."""
     from bot.storage import Storage
 
     storage = Storage(path)

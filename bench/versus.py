@@ -1,0 +1,182 @@
+"""Side by side: this bot against a bare python-telegram-bot echo bot, alternating in one run.
+
+Run:  python bench/versus.py [--rounds 3] [--updates 3000] [--users 250]
+
+Contenders (each a subprocess polling the local Bot API server, which runs in this process
+with no flood limit): ``bot`` = ``python -m bot run`` (default transport, aiohttp),
+``bot-httpx`` = the same with ``BOT_HTTP_CLIENT=httpx``, ``echo`` = ``bench/echo_bot.py`` (one
+MessageHandler, PTB's defaults). Each round starts every contender in turn (the order rotates),
+so a change in the machine's load hits them all alike. Per start:
+
+* start-up: from spawning the process to its first getUpdates;
+* idle RSS: the process's resident memory 2 s after its first getUpdates;
+* throughput: ``--updates`` text updates queued at once; updates/s = updates / time until
+  the last reply; CPU ms per update from /proc (user + system of the process);
+* latency: then ``--updates / 2`` updates offered at a steady 80 % of that contender's own
+  throughput of this round; p50/p95 from the update being queued to the reply arriving.
+
+Prints a line per start, then medians per contender and the ratio bot / echo. The bot's
+limits are raised out of the way (OUTBOX_RATE=1000, flood control off): this measures the bot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from bot.localapi.server import LocalBotAPI  # noqa: E402
+
+TEXTS = ["hello", "hi there", "good morning", "thanks", "ok", "apa khabar", "terima kasih"]
+TICK = os.sysconf("SC_CLK_TCK")
+CONTENDERS = {
+    "bot": ([sys.executable, "-m", "bot", "run"], {"BOT_HTTP_CLIENT": "aiohttp"}),
+    "bot-httpx": ([sys.executable, "-m", "bot", "run"], {"BOT_HTTP_CLIENT": "httpx"}),
+    "echo": ([sys.executable, str(PROJECT / "bench" / "echo_bot.py")], {}),
+}
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1]
+
+
+async def phase(
+    server: LocalBotAPI, users: list[int], total: int, rate: float | None, first: int
+) -> tuple[float, list[float]]:
+    """Offer ``total`` updates (all at once, or at ``rate``/s); wait for every reply."""
+    asked: dict[int, list[float]] = {u: [] for u in users}
+    start_index = len(server.sent)
+    t0 = time.perf_counter()
+    for i in range(total):
+        user = users[i % len(users)]
+        if rate:
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        asked[user].append(time.monotonic())
+        await server.send_text(user, TEXTS[(i + first) % len(TEXTS)], language_code="en")
+    await server.wait_until(lambda: len(server.sent) - start_index >= total, timeout=300)
+    elapsed = time.perf_counter() - t0
+    replies: dict[int, list[float]] = {u: [] for u in users}
+    for record in server.sent[start_index:]:
+        replies[record.chat_id].append(record.time)
+    latencies = [
+        (reply - when) * 1000
+        for user in users
+        for when, reply in zip(asked[user], replies[user], strict=False)
+    ]
+    return elapsed, latencies
+
+
+async def one(name: str, args: argparse.Namespace, tmp: Path, round_no: int) -> dict[str, float]:
+    cmd, extra = CONTENDERS[name]
+    async with LocalBotAPI(rate_limit=None) as server:
+        env = {
+            **os.environ,
+            "TELEGRAM_BOT_TOKEN": "123456789:bench-token-not-secret",
+            "TELEGRAM_API_BASE_URL": server.base_url,
+            "BOT_DB": str(tmp / f"{name}-{round_no}.sqlite3"),
+            "OUTBOX_RATE": "1000",
+            "BOT_THROTTLE_BURST": "100000",
+            "BOT_THROTTLE_RATE": "100000",
+            "PYTHONPATH": str(PROJECT),
+            **extra,
+        }
+        env.pop("WEBHOOK_URL", None)
+        spawned = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, cwd=PROJECT, env=env, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            await server.wait_until(lambda: server.stats.calls.get("getUpdates", 0) > 0, timeout=60)
+            startup = time.monotonic() - spawned
+            await asyncio.sleep(2.0)
+            idle = rss_mb(proc.pid)
+            users = list(range(5_000_000, 5_000_000 + args.users))
+            await phase(server, users, len(users), None, 0)  # warm-up: every user's first contact
+            cpu0 = cpu_seconds(proc.pid)
+            elapsed, _ = await phase(server, users, args.updates, None, 1)
+            cpu = cpu_seconds(proc.pid) - cpu0
+            rate = args.updates / elapsed
+            _, paced = await phase(server, users, args.updates // 2, 0.8 * rate, 2)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 20)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+    return {
+        "startup_s": startup,
+        "idle_rss_mb": idle,
+        "updates_per_s": rate,
+        "cpu_ms_per_update": cpu * 1000 / args.updates,
+        "p50_ms": statistics.median(paced),
+        "p95_ms": pct(paced, 95),
+        "paced_at": 0.8 * rate,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--updates", type=int, default=3000)
+    parser.add_argument("--users", type=int, default=250)
+    parser.add_argument("--only", nargs="*", choices=list(CONTENDERS), default=list(CONTENDERS))
+    args = parser.parse_args()
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in args.only}
+    loads = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            order = args.only[r % len(args.only) :] + args.only[: r % len(args.only)]
+            for name in order:
+                res = await one(name, args, Path(tmp), r)
+                results[name].append(res)
+                loads.append(os.getloadavg()[0])
+                print(
+                    f"round {r + 1} {name:10} start-up {res['startup_s']:.2f} s, idle RSS "
+                    f"{res['idle_rss_mb']:.0f} MB, {res['updates_per_s']:.0f} updates/s, "
+                    f"{res['cpu_ms_per_update']:.2f} ms CPU/update, at {res['paced_at']:.0f}/s "
+                    f"p50 {res['p50_ms']:.1f} ms p95 {res['p95_ms']:.1f} ms "
+                    f"(load {loads[-1]:.1f})",
+                    flush=True,
+                )
+    print(f"\nmedians over {args.rounds} rounds (load average 1 min: {min(loads):.1f}-{max(loads):.1f}"
+          f" on {os.cpu_count()} CPUs)")  # fmt: skip
+    med = {n: {k: statistics.median(x[k] for x in rs) for k in rs[0]} for n, rs in results.items()}
+    for name, m in med.items():
+        print(f"  {name:10} {m['updates_per_s']:.0f} updates/s, {m['cpu_ms_per_update']:.2f} ms CPU/update, "
+              f"p95 {m['p95_ms']:.1f} ms at 80 %, start-up {m['startup_s']:.2f} s, idle RSS "
+              f"{m['idle_rss_mb']:.0f} MB")  # fmt: skip
+    if "bot" in med and "echo" in med:
+        ratios = [b["updates_per_s"] / e["updates_per_s"]
+                  for b, e in zip(results["bot"], results["echo"], strict=True)]  # fmt: skip
+        print("  ratio bot / echo (updates/s, per round): "
+              + ", ".join(f"{x:.2f}" for x in ratios)
+              + f"; median {statistics.median(ratios):.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
