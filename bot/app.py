@@ -257,30 +257,32 @@ def build_application(
         storage.stop_background_checkpoints()
 
     processor = PerChatUpdateProcessor(HTTP_POOL_SIZE, Throttle(config.throttle_burst, config.throttle_rate))
+    request = make_request(
+        config.http_client,
+        connection_pool_size=HTTP_POOL_SIZE + OUTBOX_WORKERS,
+        pool_timeout=10,
+        connect_timeout=API_CONNECT_TIMEOUT,
+        read_timeout=API_READ_TIMEOUT,
+        write_timeout=API_WRITE_TIMEOUT,
+        media_write_timeout=API_MEDIA_WRITE_TIMEOUT,
+    )
+    updates_request = make_request(config.http_client, connection_pool_size=2)
     app = (
         ApplicationBuilder()
         .token(token)
         .base_url(base_url)
         .base_file_url(file_url)
         .concurrent_updates(processor)
-        .request(
-            make_request(
-                config.http_client,
-                connection_pool_size=HTTP_POOL_SIZE + OUTBOX_WORKERS,
-                pool_timeout=10,
-                connect_timeout=API_CONNECT_TIMEOUT,
-                read_timeout=API_READ_TIMEOUT,
-                write_timeout=API_WRITE_TIMEOUT,
-                media_write_timeout=API_MEDIA_WRITE_TIMEOUT,
-            )
-        )
-        .get_updates_request(make_request(config.http_client, connection_pool_size=2))
+        .request(request)
+        .get_updates_request(updates_request)
         .post_init(_post_init)
         .post_stop(_post_stop)
         .rate_limiter(OutboxRateLimiter.for_config(config))
         .build()
     )
-    app.bot_data["services"] = Services(config=config, storage=storage)
+    app.bot_data["services"] = Services(
+        config=config, storage=storage, requests=(request, updates_request)
+    )
     # /help lists the same public commands as Telegram's command menu
     app.bot_data["services"].extras["commands"] = [
         c for feature in FEATURES for c in getattr(feature, "COMMANDS", [])

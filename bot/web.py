@@ -261,7 +261,11 @@ async def serve_webhook(app: Application, config: Config) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     server = WebhookServer(app, config.webhook_url, config.webhook_secret, port=config.port)
-    await start_application(app, poll=False)
+    try:
+        await start_application(app, poll=False)
+    except BaseException:  # e.g. getMe refused: PTB leaves the HTTP clients open
+        await app.bot_data["services"].close_requests()
+        raise
     try:
         await server.start()
         await stop.wait()
