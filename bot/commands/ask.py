@@ -16,14 +16,10 @@ import json
 import sys
 from pathlib import Path
 
+from bot.config import CONTENT_DIR
 from bot.domain.guides import LANGS, GuideLibrary, load_guides
 from bot.domain.matcher import Match, Matcher
 from bot.domain.smalltalk import small_talk
-
-try:
-    from bot.config import CONTENT_DIR
-except ImportError:  # pragma: no cover - the lead's config module is optional here
-    CONTENT_DIR = Path(__file__).resolve().parents[2] / "content"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
