@@ -302,19 +302,19 @@ EN_MARKERS = frozenset(
 # bench/tune_confidence.py on tests/data/questions.tsv (label: the best guide is right) and
 # tests/data/out_of_scope.tsv (label: no guide is right). Paste its output here.
 CONFIDENCE_WEIGHTS: dict[str, float] = {
-    "bias": -3.523,
-    "lead": 2.162,
-    "strength": 2.698,
-    "known_share": 1.556,
-    "known_units": -1.003,
-    "core": 2.068,
-    "concepts": 0.204,
-    "other_topic": -3.889,
-    "unknown_units": -1.403,
+    "bias": -4.202,
+    "lead": 2.392,
+    "strength": 2.770,
+    "known_share": 1.606,
+    "known_units": -0.639,
+    "core": 2.345,
+    "concepts": 0.330,
+    "other_topic": -3.958,
+    "unknown_units": -1.515,
 }
 FALLBACK_ANSWER_LANG = "en"  # the guide language whose [[answers]] rules are read
-OPEN_AT = 0.676  # confidence at or above this: the guide opens
-UNSURE_AT = 0.534  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
+OPEN_AT = 0.670  # confidence at or above this: the guide opens
+UNSURE_AT = 0.497  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
 
 FIELD_WEIGHTS = {"title": 1.0, "keywords": 3.0, "summary": 0.5, "steps": 0.7}
 K1 = 1.2
