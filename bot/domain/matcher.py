@@ -167,7 +167,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "foreign": (
         "foreign", "foreigner", "foreign worker", "asing", "pekerja asing", "indonesian",
-        "filipino", "filipina", "philippine", "bangladeshi", "外劳", "外籍", "外国",
+        "filipino", "filipina", "philippine", "bangladeshi", "nepali", "myanmar", "外劳", "外籍", "外国",
+        "印尼", "孟加拉", "尼泊尔", "缅甸",
         "外佣", "外傭", "菲佣", "印佣", "fdh", "fdw",
     ),
     "correction": (
@@ -175,6 +176,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "overpaid", "overpay", "underpaid", "underpay", "short payment", "tunggakan", "bayaran balik",
         "lebih bayar", "terlebih bayar", "kurang bayar", "terkurang bayar", "terbayar", "dua kali",
         "退款", "退钱", "补缴", "缴少了", "缴多了", "少缴", "多缴", "少交了", "多交了", "重复缴",
+        "漏报", "漏缴", "漏了", "能退吗", "退回",
     ),
     "accident": (
         "accident", "accidents", "injury", "injured", "hurt", "kemalangan", "cedera", "tercedera",
@@ -302,19 +304,19 @@ EN_MARKERS = frozenset(
 # bench/tune_confidence.py on tests/data/questions.tsv (label: the best guide is right) and
 # tests/data/out_of_scope.tsv (label: no guide is right). Paste its output here.
 CONFIDENCE_WEIGHTS: dict[str, float] = {
-    "bias": -4.202,
-    "lead": 2.392,
-    "strength": 2.770,
-    "known_share": 1.606,
-    "known_units": -0.639,
-    "core": 2.345,
-    "concepts": 0.330,
-    "other_topic": -3.958,
-    "unknown_units": -1.515,
+    "bias": -4.067,
+    "lead": 2.385,
+    "strength": 2.557,
+    "known_share": 1.565,
+    "known_units": -0.653,
+    "core": 2.412,
+    "concepts": 0.596,
+    "other_topic": -4.013,
+    "unknown_units": -1.458,
 }
 FALLBACK_ANSWER_LANG = "en"  # the guide language whose [[answers]] rules are read
-OPEN_AT = 0.670  # confidence at or above this: the guide opens
-UNSURE_AT = 0.497  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
+OPEN_AT = 0.687  # confidence at or above this: the guide opens
+UNSURE_AT = 0.518  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
 
 FIELD_WEIGHTS = {"title": 1.0, "keywords": 3.0, "summary": 0.5, "steps": 0.7}
 K1 = 1.2
