@@ -304,19 +304,19 @@ EN_MARKERS = frozenset(
 # bench/tune_confidence.py on tests/data/questions.tsv (label: the best guide is right) and
 # tests/data/out_of_scope.tsv (label: no guide is right). Paste its output here.
 CONFIDENCE_WEIGHTS: dict[str, float] = {
-    "bias": -4.067,
-    "lead": 2.385,
-    "strength": 2.557,
-    "known_share": 1.565,
-    "known_units": -0.653,
-    "core": 2.412,
-    "concepts": 0.596,
-    "other_topic": -4.013,
-    "unknown_units": -1.458,
+    "bias": -4.175,
+    "lead": 2.429,
+    "strength": 2.542,
+    "known_share": 1.569,
+    "known_units": -0.607,
+    "core": 2.473,
+    "concepts": 0.750,
+    "other_topic": -4.066,
+    "unknown_units": -1.488,
 }
 FALLBACK_ANSWER_LANG = "en"  # the guide language whose [[answers]] rules are read
-OPEN_AT = 0.687  # confidence at or above this: the guide opens
-UNSURE_AT = 0.518  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
+OPEN_AT = 0.697  # confidence at or above this: the guide opens
+UNSURE_AT = 0.530  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
 
 FIELD_WEIGHTS = {"title": 1.0, "keywords": 3.0, "summary": 0.5, "steps": 0.7}
 K1 = 1.2
