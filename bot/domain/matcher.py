@@ -1095,15 +1095,19 @@ class Matcher:
 
     @classmethod
     def calibrated(cls, ev: _Evidence, weights: dict[str, float] | None = None) -> float:
-        """The confidence of a ranking. One rule on top of the model: a question of one unit
-        ("socso", "maid") that several guides share equally is at most "not sure"."""
+        """The confidence of a ranking. One rule on top of the model: a question of one known
+        unit ("socso", "maid") that several guides share equally is "not sure" (never opens a
+        guide, and is not dropped as "no guide" either: its guides are offered)."""
         if not ev.plausible:
             return 0.0
         f = cls.features(ev)
         score = cls.confidence(f, weights)
         units = ev.known | {"~" + c for c in ev.concepts}
         if len(units) <= 1 and f["lead"] < MIN_LEAD_ONE_UNIT:
-            score = min(score, (OPEN_AT + UNSURE_AT) / 2)
+            if len(units) == 1 and not ev.other_topic:
+                score = (OPEN_AT + UNSURE_AT) / 2
+            else:
+                score = min(score, (OPEN_AT + UNSURE_AT) / 2)
         return score
 
     def match(self, text: str, user_lang: str | None = None) -> Match:
