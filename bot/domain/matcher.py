@@ -93,7 +93,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "day15": ("15th", "15hb", "15 hb", "15 hari bulan", "fifteenth", "15号", "15日"),
     "day16": ("16th", "16hb", "16 hb", "16 hari bulan", "sixteenth", "16号", "16日"),
     "late": (
-        "late", "lateness", "overdue", "interest", "fclb", "lewat", "terlewat", "faedah",
+        "late", "lateness", "overdue", "interest", "fclb", "lewat", "terlewat",
         "lambat", "tertunggak", "迟", "迟交", "逾期", "迟缴", "利息", "晚交", "迟付", "拖欠",
     ),
     "penalty": (
@@ -119,7 +119,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "table": (
         "table", "rate table", "contribution table", "jadual", "jadual caruman", "schedule",
-        "费率表", "缴纳表", "表格", "对照表",
+        "费率表", "缴纳表", "对照表",
     ),
     "password": (
         "password", "pasword", "passwd", "pw", "kata laluan", "katalaluan", "login", "log in",
@@ -131,7 +131,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "lindung", "lindung 24 jam", "lindung24jam", "24jam", "24 jam", "24 hour", "24 hours",
         "24hr", "24h", "skbbk", "non work", "non-work", "outside work", "after work",
         "bukan bencana kerja", "kemalangan bukan", "off duty", "off-duty",
-        "24小时", "非工伤", "下班", "工作以外", "上下班",
+        "24小时", "非工伤", "工作以外",
     ),
     "noteligible": (
         "not eligible", "noteligible", "ineligible", "not eligable", "tidak layak", "tak layak",
@@ -167,7 +167,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "foreign": (
         "foreign", "foreigner", "foreign worker", "asing", "pekerja asing", "indonesian",
-        "filipino", "filipina", "philippine", "bangladeshi", "外劳", "外籍", "外国",
+        "filipino", "filipina", "philippine", "bangladeshi", "nepali", "myanmar", "外劳", "外籍", "外国",
+        "印尼", "孟加拉", "尼泊尔", "缅甸",
         "外佣", "外傭", "菲佣", "印佣", "fdh", "fdw",
     ),
     "correction": (
@@ -175,6 +176,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "overpaid", "overpay", "underpaid", "underpay", "short payment", "tunggakan", "bayaran balik",
         "lebih bayar", "terlebih bayar", "kurang bayar", "terkurang bayar", "terbayar", "dua kali",
         "退款", "退钱", "补缴", "缴少了", "缴多了", "少缴", "多缴", "少交了", "多交了", "重复缴",
+        "漏报", "漏缴", "漏了", "能退吗", "退回",
     ),
     "accident": (
         "accident", "accidents", "injury", "injured", "hurt", "kemalangan", "cedera", "tercedera",
@@ -302,19 +304,19 @@ EN_MARKERS = frozenset(
 # bench/tune_confidence.py on tests/data/questions.tsv (label: the best guide is right) and
 # tests/data/out_of_scope.tsv (label: no guide is right). Paste its output here.
 CONFIDENCE_WEIGHTS: dict[str, float] = {
-    "bias": -3.289,
-    "lead": 1.978,
-    "strength": 2.659,
-    "known_share": 1.540,
-    "known_units": -1.200,
-    "core": 2.115,
-    "concepts": 0.223,
-    "other_topic": -3.905,
-    "unknown_units": -1.390,
+    "bias": -4.175,
+    "lead": 2.429,
+    "strength": 2.542,
+    "known_share": 1.569,
+    "known_units": -0.607,
+    "core": 2.473,
+    "concepts": 0.750,
+    "other_topic": -4.066,
+    "unknown_units": -1.488,
 }
 FALLBACK_ANSWER_LANG = "en"  # the guide language whose [[answers]] rules are read
-OPEN_AT = 0.666  # confidence at or above this: the guide opens
-UNSURE_AT = 0.528  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
+OPEN_AT = 0.697  # confidence at or above this: the guide opens
+UNSURE_AT = 0.530  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
 
 FIELD_WEIGHTS = {"title": 1.0, "keywords": 3.0, "summary": 0.5, "steps": 0.7}
 K1 = 1.2
@@ -336,7 +338,8 @@ GENERIC_CONCEPTS = frozenset({"pay", "worker", "employer", "assist", "must", "ma
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{_CJK}]")
 _RUN_RE = re.compile(f"[{_CJK}]+|[a-z0-9]+(?:'[a-z]+)?")
-_WORD_RE = re.compile(r"[a-z]+|[0-9]+")
+# "1a" (Borang 1A, SIP 1A) is one word: a digit run followed by ONE letter that ends the word.
+_WORD_RE = re.compile(r"[0-9]+[a-z](?![a-z])|[a-z]+|[0-9]+")
 
 log = logging.getLogger(__name__)
 
@@ -1092,15 +1095,19 @@ class Matcher:
 
     @classmethod
     def calibrated(cls, ev: _Evidence, weights: dict[str, float] | None = None) -> float:
-        """The confidence of a ranking. One rule on top of the model: a question of one unit
-        ("socso", "maid") that several guides share equally is at most "not sure"."""
+        """The confidence of a ranking. One rule on top of the model: a question of one known
+        unit ("socso", "maid") that several guides share equally is "not sure" (never opens a
+        guide, and is not dropped as "no guide" either: its guides are offered)."""
         if not ev.plausible:
             return 0.0
         f = cls.features(ev)
         score = cls.confidence(f, weights)
         units = ev.known | {"~" + c for c in ev.concepts}
         if len(units) <= 1 and f["lead"] < MIN_LEAD_ONE_UNIT:
-            score = min(score, (OPEN_AT + UNSURE_AT) / 2)
+            if len(units) == 1 and not ev.other_topic:
+                score = (OPEN_AT + UNSURE_AT) / 2
+            else:
+                score = min(score, (OPEN_AT + UNSURE_AT) / 2)
         return score
 
     def match(self, text: str, user_lang: str | None = None) -> Match:
