@@ -53,6 +53,14 @@ class AgencyError(ValueError):
         self.key = key
 
 
+@dataclass(frozen=True, slots=True)
+class BroadcastStep:
+    """Where a broadcast stands at one progress tick (see :meth:`AgencyService.progress_step`)."""
+
+    counts: dict[str, int]  # outbox rows per state: queued, sending, sent, unreachable, failed...
+    finished: bool  # nothing queued or in flight any more
+
+
 @dataclass(frozen=True)
 class Agency:
     code: str
@@ -463,3 +471,44 @@ class AgencyService:
                 [broadcast_id],
             )
         return count
+
+    # -- the lifecycle: scheduled -> sending -> done (or cancelled), progress, final report ------
+    #
+    # The progress job (bot/handlers/broadcast.py) calls, for each of :meth:`pending_reports`:
+    # :meth:`start_if_due`, then :meth:`progress_step`; it edits the progress message when
+    # :meth:`needs_progress_edit` says so (then :meth:`set_last_progress`), and once the step is
+    # finished calls :meth:`finish`, which says whether the final report goes.
+
+    def start_if_due(self, row: dict[str, Any], now: datetime) -> bool | None:
+        """A scheduled broadcast whose time has come moves to "sending" (``row`` too).
+
+        Returns None while it is still waiting (nothing else to do this tick), True when it just
+        started (the caller posts a fresh progress message and stores it with
+        :meth:`set_progress_message`), False when it was not scheduled."""
+        if row["state"] != "scheduled":
+            return False
+        due = parse_iso_utc(row["scheduled_at"])
+        if due is not None and due > now:
+            return None
+        self.set_state(row["id"], "sending")
+        row["state"] = "sending"
+        return True
+
+    def progress_step(self, outbox: Outbox, row: Mapping[str, Any]) -> BroadcastStep:
+        counts = self.progress(outbox, row["id"])
+        return BroadcastStep(counts, counts["queued"] + counts["sending"] == 0)
+
+    @staticmethod
+    def needs_progress_edit(row: Mapping[str, Any], text: str) -> bool:
+        """Whether the progress message exists and would change with ``text``."""
+        return bool(
+            row["progress_chat_id"] and row["progress_message_id"] and text != row["last_progress"]
+        )
+
+    def finish(self, row: Mapping[str, Any]) -> bool:
+        """Close a finished broadcast: "sending" becomes "done" (a cancelled one stays cancelled),
+        with ``finished_at``. Returns whether the final report is to be sent to its chat."""
+        self.set_state(row["id"], "done" if row["state"] == "sending" else row["state"], finished=True)
+        return bool(row["progress_chat_id"]) and bool(
+            row["state"] == "sending" or row["progress_message_id"]
+        )

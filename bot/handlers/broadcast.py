@@ -539,24 +539,23 @@ async def progress_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _tick_one(context: ContextTypes.DEFAULT_TYPE, service: AgencyService, outbox: Any,
                     row: dict[str, Any], now: datetime) -> None:
+    """One broadcast at one tick: the service decides (start, progress, finish), this renders
+    and sends."""
     chat_id = row["progress_chat_id"]
     user = services(context).storage.get_user(chat_id) if chat_id else None
     with use_lang(user["lang"] if user else "en"):
-        if row["state"] == "scheduled":
-            due = parse_iso_utc(row["scheduled_at"])
-            if due is not None and due > now:
-                return
-            service.set_state(row["id"], "sending")
-            row["state"] = "sending"
-            if chat_id:
-                message = await context.bot.send_message(chat_id, t("broadcast.starting"), parse_mode=ParseMode.HTML)
-                service.set_progress_message(row["id"], chat_id, message.message_id)
-                row["progress_message_id"] = message.message_id
-        counts = service.progress(outbox, row["id"])
-        finished = counts["queued"] + counts["sending"] == 0
+        started = service.start_if_due(row, now)
+        if started is None:
+            return
+        if started and chat_id:
+            message = await context.bot.send_message(chat_id, t("broadcast.starting"), parse_mode=ParseMode.HTML)
+            service.set_progress_message(row["id"], chat_id, message.message_id)
+            row["progress_message_id"] = message.message_id
+        step = service.progress_step(outbox, row)
+        counts = step.counts
         text = str(t("broadcast.progress", id=row["id"], sent=counts["sent"], total=row["recipients"],
                      unreachable=counts["unreachable"], failed=counts["failed"]))
-        if chat_id and row["progress_message_id"] and text != row["last_progress"]:
+        if service.needs_progress_edit(row, text):
             try:
                 await context.bot.edit_message_text(
                     text, chat_id=chat_id, message_id=row["progress_message_id"], parse_mode=ParseMode.HTML
@@ -564,10 +563,9 @@ async def _tick_one(context: ContextTypes.DEFAULT_TYPE, service: AgencyService, 
             except BadRequest as exc:
                 log.debug("progress message not edited: %s", exc)
             service.set_last_progress(row["id"], text)
-        if not finished:
+        if not step.finished:
             return
-        service.set_state(row["id"], "done" if row["state"] == "sending" else row["state"], finished=True)
-        if chat_id and (row["state"] == "sending" or row["progress_message_id"]):
+        if service.finish(row):
             await context.bot.send_message(
                 chat_id,
                 t("broadcast.report", id=row["id"], delivered=counts["sent"], unreachable=counts["unreachable"],
