@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import escape
 
+from bot.domain.clock import now_text, parse_utc_or_none, utc_now, utc_text
 from bot.i18n import LANGS, PLACEHOLDER_RE, catalogs
-from bot.storage import Storage, utcnow
+from bot.storage import Storage
 
 if TYPE_CHECKING:
     from bot.outbox import Outbox
@@ -103,8 +104,7 @@ def group_ref(broadcast_id: int) -> str:
     return f"broadcast:{broadcast_id}"
 
 
-def parse_iso_utc(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+parse_iso_utc = parse_utc_or_none  # the name the handlers import
 
 
 class AgencyService:
@@ -142,7 +142,7 @@ class AgencyService:
                     break
             self.conn.execute(
                 "INSERT INTO agencies (code, name, created_at, created_by) VALUES (?, ?, ?, ?)",
-                [code, name, utcnow(), created_by],
+                [code, name, now_text(), created_by],
             )
             token = self.new_invite(code, created_by)
         return Agency(code, name), token
@@ -160,7 +160,7 @@ class AgencyService:
             self.conn.execute(
                 "INSERT INTO staff_invites (token_hash, agency, created_at, created_by) "
                 "VALUES (?, ?, ?, ?)",
-                [hash_token(token), agency.code, utcnow(), created_by],
+                [hash_token(token), agency.code, now_text(), created_by],
             )
         return token
 
@@ -178,6 +178,13 @@ class AgencyService:
             "(SELECT count(*) FROM staff s WHERE s.agency = a.code) AS staff, "
             "(SELECT count(*) FROM staff_invites i WHERE i.agency = a.code AND i.used_by IS NULL "
             " AND i.revoked = 0) AS open_invites FROM agencies a ORDER BY a.created_at, a.code"
+        )
+
+    def followers_by_agency(self) -> list[dict[str, Any]]:
+        """Every agency (code, name, revoked) with its number of followers, most followed first."""
+        return self._all(
+            "SELECT a.code, a.name, a.revoked, count(f.chat_id) AS followers FROM agencies a "
+            "LEFT JOIN follows f ON f.agency = a.code GROUP BY a.code ORDER BY followers DESC, a.code"
         )
 
     def revoke(self, code: str) -> tuple[int, int]:
@@ -210,12 +217,12 @@ class AgencyService:
                 return None
             self.conn.execute(
                 "UPDATE staff_invites SET used_by = ?, used_at = ? WHERE token_hash = ?",
-                [user_id, utcnow(), digest],
+                [user_id, now_text(), digest],
             )
             self.conn.execute(
                 "INSERT INTO staff (user_id, agency, joined_at) VALUES (?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
-                [user_id, row["agency"], utcnow()],
+                [user_id, row["agency"], now_text()],
             )
         return self.get_agency(row["agency"])
 
@@ -254,7 +261,7 @@ class AgencyService:
             added = self.conn.execute(
                 "INSERT INTO follows (agency, chat_id, created_at) VALUES (?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
-                [agency.code, chat_id, utcnow()],
+                [agency.code, chat_id, now_text()],
             ).rowcount
         return agency, bool(added)
 
@@ -331,7 +338,7 @@ class AgencyService:
         found = self.get_agency(agency) if agency is not None else None
         if agency is not None and found is None:
             raise AgencyError("agency.unknown")
-        now = datetime.now(UTC)
+        now = utc_now()
         due = scheduled_at.astimezone(UTC) if scheduled_at is not None else None
         state = "scheduled" if due is not None and due > now else "sending"
         payloads = {
@@ -349,8 +356,8 @@ class AgencyService:
                     state,
                     json.dumps(versions, ensure_ascii=False),
                     audience,
-                    due.isoformat(timespec="seconds") if due else None,
-                    utcnow(),
+                    utc_text(due) if due else None,
+                    now_text(),
                     progress_chat_id,
                     progress_message_id,
                 ],
@@ -442,7 +449,7 @@ class AgencyService:
             self.conn.execute(
                 "UPDATE broadcasts SET state = ?, finished_at = CASE WHEN ? THEN ? ELSE "
                 "finished_at END WHERE id = ?",
-                [state, int(finished), utcnow(), broadcast_id],
+                [state, int(finished), now_text(), broadcast_id],
             )
 
     def set_progress_message(

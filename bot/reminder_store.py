@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from bot.domain.clock import now_text, parse_utc, utc_now, utc_text
 from bot.domain.deadlines import (
     DEFAULT_DEADLINE_DAYS,
     DEFAULT_HOUR,
@@ -20,7 +21,6 @@ from bot.domain.deadlines import (
     ReminderSettings,
     days_from_mask,
     mask_from_days,
-    to_utc_text,
 )
 from bot.domain.reminder_rules import AUDIENCES, DueReminder, Worker
 from bot.storage import Storage
@@ -30,14 +30,6 @@ __all__ = ["CHUNK", "MAX_WORKERS", "PENDING_TTL", "ReminderStore", "row_settings
 PENDING_TTL = timedelta(minutes=30)  # an unfinished add-a-worker conversation expires
 MAX_WORKERS = 10
 CHUNK = 500  # SQLite variables per IN (...) query; subscribers per due_reminders piece
-
-
-def _utc_text(moment: datetime) -> str:
-    return to_utc_text(moment)
-
-
-def _now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 _DUE_SELECT = (
@@ -67,7 +59,7 @@ class ReminderStore:
 
     def ensure(self, chat_id: int, now: datetime | None = None, *, enabled: bool = False) -> dict[str, Any]:
         """The subscriber's row, created with the defaults (off unless ``enabled``) if missing."""
-        stamp = _utc_text(now) if now else _now_text()
+        stamp = utc_text(now) if now else now_text()
         with self.storage.transaction():
             self.db.execute(
                 "INSERT INTO reminder_subs (chat_id, enabled, payment_open, open_day, days_mask, "
@@ -94,7 +86,7 @@ class ReminderStore:
             raise ValueError("bad audience")
         if "hour" in values and not 0 <= int(values["hour"]) <= 23:
             raise ValueError("bad hour")
-        stamp = _utc_text(now) if now else _now_text()
+        stamp = utc_text(now) if now else now_text()
         self.ensure(chat_id, now)
         sets = [f"{name} = ?" for name in values] + ["updated_at = ?"]
         params: list[Any] = [*values.values(), stamp]
@@ -135,7 +127,7 @@ class ReminderStore:
             cursor = self.db.execute(
                 "INSERT INTO reminder_workers (chat_id, name, worker_type, salary, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                [chat_id, name, worker_type, None if salary is None else str(salary), _now_text()],
+                [chat_id, name, worker_type, None if salary is None else str(salary), now_text()],
             )
         return int(cursor.lastrowid)
 
@@ -158,8 +150,8 @@ class ReminderStore:
         )
         if not rows:
             return None
-        now = now or datetime.now(UTC)
-        started = datetime.fromisoformat(rows[0]["pending_at"])
+        now = now or utc_now()
+        started = parse_utc(rows[0]["pending_at"])
         if now - started > PENDING_TTL:
             return None
         return json.loads(rows[0]["pending"])
@@ -169,7 +161,7 @@ class ReminderStore:
         with self.storage.transaction():
             self.db.execute(
                 "UPDATE reminder_subs SET pending = ?, pending_at = ? WHERE chat_id = ?",
-                [None if state is None else json.dumps(state), None if state is None else _now_text(),
+                [None if state is None else json.dumps(state), None if state is None else now_text(),
                  chat_id],
             )
 
@@ -182,7 +174,7 @@ class ReminderStore:
         return rows[0] if rows else None
 
     def mark_paid(self, chat_id: int, ym: str, now: datetime | None = None) -> None:
-        stamp = _utc_text(now) if now else _now_text()
+        stamp = utc_text(now) if now else now_text()
         with self.storage.transaction():
             self.db.execute(
                 "INSERT INTO reminder_months (chat_id, ym, paid_at) VALUES (?, ?, ?) "
@@ -196,11 +188,11 @@ class ReminderStore:
             self.db.execute(
                 "INSERT INTO reminder_months (chat_id, ym, snooze_until) VALUES (?, ?, ?) "
                 "ON CONFLICT(chat_id, ym) DO UPDATE SET snooze_until = excluded.snooze_until",
-                [chat_id, ym, _utc_text(until)],
+                [chat_id, ym, utc_text(until)],
             )
 
     def mark_sent(self, reminders: Iterable[DueReminder]) -> None:
-        rows = [(r.chat_id, r.month_key, " " + r.suffix, _utc_text(r.at)) for r in reminders]
+        rows = [(r.chat_id, r.month_key, " " + r.suffix, utc_text(r.at)) for r in reminders]
         with self.storage.transaction():
             self.db.conn.executemany(
                 "INSERT INTO reminder_months (chat_id, ym, sent, last_sent_at) VALUES (?, ?, ?, ?) "
@@ -216,13 +208,35 @@ class ReminderStore:
         return rows[0]["value"] if rows else None
 
     def set_watermark(self, now: datetime) -> None:
-        stamp = _utc_text(now)
+        stamp = utc_text(now)
         with self.storage.transaction():
             self.db.execute(
                 "INSERT INTO reminder_meta (key, value) VALUES ('watermark', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
                 [stamp],
             )
+
+    # -- counts (python -m bot stats) ---------------------------------------------------------
+
+    def active_subscriptions(self) -> int:
+        """Subscriptions turned on, of users who have not blocked the bot."""
+        return int(
+            self.db.execute(
+                "SELECT count(*) FROM reminder_subs s LEFT JOIN users u ON u.chat_id = s.chat_id "
+                "WHERE s.enabled = 1 AND COALESCE(u.blocked, 0) = 0"
+            ).fetchone()[0]
+        )
+
+    def paid_count(self, ym: str) -> int:
+        """Of those active subscriptions, how many marked contribution month ``ym`` paid."""
+        return int(
+            self.db.execute(
+                "SELECT count(*) FROM reminder_months m JOIN reminder_subs s ON s.chat_id = m.chat_id "
+                "LEFT JOIN users u ON u.chat_id = s.chat_id WHERE m.ym = ? AND m.paid_at IS NOT NULL "
+                "AND s.enabled = 1 AND COALESCE(u.blocked, 0) = 0",
+                [ym],
+            ).fetchone()[0]
+        )
 
     # -- what the scheduler reads --------------------------------------------------------------
 
@@ -289,10 +303,10 @@ class ReminderStore:
     def snooze_ends(self, chat_id: int, after: datetime) -> list[datetime]:
         """The ends of this chat's snoozes later than ``after`` (aware)."""
         return [
-            datetime.fromisoformat(until)
+            parse_utc(until)
             for (until,) in self.db.execute(
                 "SELECT snooze_until FROM reminder_months WHERE chat_id = ? AND snooze_until > ?",
-                [chat_id, _utc_text(after.astimezone(UTC))],
+                [chat_id, utc_text(after.astimezone(UTC))],
             ).fetchall()
         ]
 

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot.domain.clock import parse_utc
 from bot.domain.reminder_rules import (
     AUDIENCES,
     OVERDUE_GRACE,
@@ -98,7 +99,7 @@ def iter_due_reminders(
     hours: set[int] | None = None
     snooze_from = ""
     if chat_id is None and mark is not None and mark < rules.now_text:
-        hours = hours_between(datetime.fromisoformat(mark), rules.now_utc)
+        hours = hours_between(parse_utc(mark), rules.now_utc)
         snooze_from = mark if hours is not None else ""
     for rows in store.due_rows(
         rules.keys, rules.now_text, chunk=chunk, chat_id=chat_id, hours=hours, snooze_from=snooze_from

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from markupsafe import escape
 
 from bot.agencies import AgencyError, AgencyService, choose_version
 from bot.config import Config
+from bot.domain.clock import utc_now
 from bot.i18n import LANGS, n
 from bot.outbox import Outbox
 from bot.storage import Storage
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 ) from None
             if when.tzinfo is None:
                 when = when.replace(tzinfo=config.tz)
-            if when <= datetime.now(UTC):
+            if when <= utc_now():
                 raise ValueError(f"--at {args.at} is in the past")
     except (OSError, ValueError) as exc:
         print(f"broadcast: {exc}", file=sys.stderr)

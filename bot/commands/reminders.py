@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bot.config import Config
+from bot.domain.clock import utc_now
 from bot.domain.deadlines import KL
 
 
@@ -42,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def parse_now(text: str | None) -> datetime:
     """``--now`` as an aware datetime; ValueError with a readable message if malformed."""
     if text is None:
-        return datetime.now(UTC)
+        return utc_now()
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bot.domain.clock import parse_utc, utc_text
 from bot.domain.deadlines import (
     KL,
     Moment,
@@ -33,7 +34,6 @@ from bot.domain.deadlines import (
     moments_for_month,
     month_key,
     reminder_suffix,
-    to_utc_text,
 )
 
 __all__ = [
@@ -134,10 +134,10 @@ def latest_passed(
     settings: ReminderSettings, year: int, month: int, now_text: str
 ) -> tuple[str, Moment] | None:
     """The latest reminder moment of (year, month) at or before ``now_text`` (UTC text, see
-    :func:`bot.domain.deadlines.to_utc_text`), with its UTC text; None when none has passed."""
+    :func:`bot.domain.clock.utc_text`), with its UTC text; None when none has passed."""
     found = None
     for m in moments_for_month(settings, year, month):
-        text = to_utc_text(m.at)
+        text = utc_text(m.at)
         if text <= now_text:
             found = (text, m)
     return found
@@ -157,7 +157,7 @@ class DueEvaluator:
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         self.now_utc = now.astimezone(UTC)
-        self.now_text = to_utc_text(self.now_utc)
+        self.now_text = utc_text(self.now_utc)
         local = now.astimezone(KL)
         self.today: date = local.date()
         self.months: list[tuple[int, int]] = [
@@ -189,7 +189,7 @@ class DueEvaluator:
                 if snooze_until is not None and snooze_until <= now_text and (
                     found is None or snooze_until > found[0]
                 ):
-                    found = (snooze_until, snooze_moment(datetime.fromisoformat(snooze_until),
+                    found = (snooze_until, snooze_moment(parse_utc(snooze_until),
                                                          *months[index]))
                     snoozed = True
                 if found is None:

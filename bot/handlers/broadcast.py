@@ -17,7 +17,7 @@ import functools
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
@@ -41,9 +41,9 @@ from bot.agencies import (
     AgencyService,
     choose_version,
     is_operator,
-    parse_iso_utc,
     unfollow_markup,
 )
+from bot.domain.clock import parse_utc, parse_utc_or_none, utc_now, utc_text
 from bot.handlers.common import keyboard, reply, services
 from bot.i18n import LANG_NAMES, LANGS, t, use_lang
 from bot.i18n import n as plural
@@ -321,7 +321,7 @@ async def _show_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE, tota
             [(str(t("broadcast.button_schedule")), "bc:sched")],
         ]
     else:
-        local = datetime.fromisoformat(when).astimezone(services(context).config.tz)
+        local = parse_utc(when).astimezone(services(context).config.tz)
         text = t("broadcast.confirm_scheduled", count=total, when=local.strftime(WHEN_FORMAT))
         rows = [[(str(t("broadcast.button_confirm_schedule")), "bc:send")]]
     await reply(update, context, text, keyboard([*rows, _cancel_row()]))
@@ -343,7 +343,7 @@ def parse_when(text: str, tz: Any, now: datetime | None = None) -> datetime | st
         moment = datetime.strptime(" ".join(text.split()), WHEN_FORMAT).replace(tzinfo=tz)
     except ValueError:
         return "broadcast.bad_when"
-    if moment <= (now or datetime.now(UTC)):
+    if moment <= (now or utc_now()):
         return "broadcast.past_when"
     return moment
 
@@ -356,7 +356,7 @@ async def on_when(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | N
         await reply(update, context, t(result), keyboard([_cancel_row()]))
         return None
     draft = _draft(context)
-    draft["when"] = result.astimezone(UTC).isoformat()
+    draft["when"] = utc_text(result)
     _, total = _recipients_per_version(draft)
     await _show_confirm(update, context, total)
     return PREVIEW
@@ -378,8 +378,8 @@ async def on_send(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | N
         await update.callback_query.edit_message_reply_markup(None)  # type: ignore[union-attr]
     except TelegramError as exc:
         log.debug("could not remove the confirm buttons: %s", exc)
-    when = parse_iso_utc(draft.get("when"))
-    if when is not None and when <= datetime.now(UTC):
+    when = parse_utc_or_none(draft.get("when"))
+    if when is not None and when <= utc_now():
         when = None  # the chosen time passed while confirming: send now
     outbox = services(context).extras["outbox"]
     service = _service(context)
@@ -442,7 +442,7 @@ def _status_line(context: ContextTypes.DEFAULT_TYPE, row: dict[str, Any]) -> str
     target = agency.name if agency else str(t("broadcast.target_everyone"))
     when = ""
     if row["state"] == "scheduled" and row["scheduled_at"]:
-        local = parse_iso_utc(row["scheduled_at"]).astimezone(services(context).config.tz)  # type: ignore[union-attr]
+        local = parse_utc_or_none(row["scheduled_at"]).astimezone(services(context).config.tz)  # type: ignore[union-attr]
         when = local.strftime(WHEN_FORMAT)
     return str(
         t(
@@ -529,7 +529,7 @@ async def progress_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
         if context.job is not None:
             context.job.schedule_removal()
         return
-    now = datetime.now(UTC)
+    now = utc_now()
     for row in rows:
         try:
             await _tick_one(context, service, outbox, row, now)
