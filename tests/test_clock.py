@@ -8,7 +8,15 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain.clock import now_text, parse_utc, parse_utc_or_none, utc_now, utc_text, utc_text_ms
+from bot.domain.clock import (
+    local_minutes,
+    now_text,
+    parse_utc,
+    parse_utc_or_none,
+    utc_now,
+    utc_text,
+    utc_text_ms,
+)
 
 KL = ZoneInfo("Asia/Kuala_Lumpur")
 
@@ -39,3 +47,8 @@ def test_text_order_is_time_order(a: datetime, b: datetime) -> None:
     a, b = a.replace(microsecond=0), b.replace(microsecond=0)
     assert (utc_text(a) < utc_text(b)) == (a < b)
     assert (utc_text_ms(a) < utc_text_ms(b)) == (a < b)
+
+
+def test_local_minutes() -> None:
+    moment = datetime(2026, 12, 14, 1, 0, 30, tzinfo=UTC)
+    assert local_minutes(moment, KL) == "2026-12-14T09:00+08:00"

@@ -17,7 +17,7 @@ import sys
 from datetime import datetime
 
 from bot.config import Config
-from bot.domain.clock import utc_now
+from bot.domain.clock import local_minutes, utc_now
 from bot.domain.deadlines import KL
 
 
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                     print(f"{data['chat_id']}\t{data['month']}\t{data['kind']}{days}\t"
                           f"days_left={data['days_left']}\t{data['lang']}")
             if not args.json:
-                print(f"{len(rows)} due at {now.astimezone(KL).isoformat(timespec='minutes')}",
+                print(f"{len(rows)} due at {local_minutes(now, KL)}",
                       file=sys.stderr)
             return 0
         from bot.outbox import Outbox

@@ -10,15 +10,24 @@ strings:
   (the outbox queue and the sender lease);
 * :func:`parse_utc` — the inverse of both (an aware datetime).
 
-Times shown to people are local (Asia/Kuala_Lumpur, see :data:`bot.domain.deadlines.KL`) and
-formatted where they are shown (Babel in :mod:`bot.i18n`).
+Times shown to people are local (Asia/Kuala_Lumpur, see :data:`bot.domain.deadlines.KL`): in
+chat they are formatted where they are shown (Babel in :mod:`bot.i18n`); in CLI and JSON output
+they are :func:`local_minutes` (ISO 8601 to the minute, with the offset).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
-__all__ = ["now_text", "parse_utc", "parse_utc_or_none", "utc_now", "utc_text", "utc_text_ms"]
+__all__ = [
+    "local_minutes",
+    "now_text",
+    "parse_utc",
+    "parse_utc_or_none",
+    "utc_now",
+    "utc_text",
+    "utc_text_ms",
+]
 
 
 def utc_now() -> datetime:
@@ -49,3 +58,8 @@ def parse_utc(text: str) -> datetime:
 def parse_utc_or_none(text: str | None) -> datetime | None:
     """:func:`parse_utc`, with None (or an empty text) for a time not set."""
     return parse_utc(text) if text else None
+
+
+def local_minutes(moment: datetime, tz: tzinfo) -> str:
+    """An aware datetime in ``tz``, ISO 8601 to the minute: ``2026-12-14T09:00+08:00``."""
+    return moment.astimezone(tz).isoformat(timespec="minutes")

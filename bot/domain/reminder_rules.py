@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bot.domain.clock import parse_utc, utc_text
+from bot.domain.clock import local_minutes, parse_utc, utc_text
 from bot.domain.deadlines import (
     KL,
     Moment,
@@ -102,7 +102,7 @@ class DueReminder:
             "days": self.days,
             "days_left": self.days_left,
             "lang": self.lang,
-            "at": self.at.astimezone(KL).isoformat(timespec="minutes"),
+            "at": local_minutes(self.at, KL),
             "snoozed": self.snoozed,
             "key": self.key,
         }

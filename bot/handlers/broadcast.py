@@ -332,7 +332,7 @@ async def on_schedule(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int
         await _answer(update, t("broadcast.stale"))
         return None
     await _answer(update)
-    example = datetime.now(services(context).config.tz).replace(minute=0).strftime(WHEN_FORMAT)
+    example = utc_now().astimezone(services(context).config.tz).replace(minute=0).strftime(WHEN_FORMAT)
     await reply(update, context, t("broadcast.ask_when", example=example), keyboard([_cancel_row()]))
     return WHEN
 
