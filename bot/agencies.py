@@ -12,6 +12,11 @@ A broadcast becomes outbox rows (one per recipient, ``kind="broadcast"``, dedupe
 ``broadcast:<id>:<chat>``, ``group_ref="broadcast:<id>"``) together with its ``broadcasts`` row in
 ONE transaction, so a confirmed broadcast is never lost and a follower who joins later is never
 added. A scheduled broadcast's rows wait in the outbox with ``not_before`` = the scheduled time.
+The lifecycle (scheduled -> sending -> done, progress, final report) is decided here too; the
+progress job in bot/handlers/broadcast.py only renders and sends.
+
+(A little over 500 lines: the one store and service of the agencies table group — agencies,
+invites, staff, follows, broadcasts — kept together so their SQL has one home.)
 """
 
 from __future__ import annotations
