@@ -12,6 +12,11 @@ A broadcast becomes outbox rows (one per recipient, ``kind="broadcast"``, dedupe
 ``broadcast:<id>:<chat>``, ``group_ref="broadcast:<id>"``) together with its ``broadcasts`` row in
 ONE transaction, so a confirmed broadcast is never lost and a follower who joins later is never
 added. A scheduled broadcast's rows wait in the outbox with ``not_before`` = the scheduled time.
+The lifecycle (scheduled -> sending -> done, progress, final report) is decided here too; the
+progress job in bot/handlers/broadcast.py only renders and sends.
+
+(A little over 500 lines: the one store and service of the agencies table group — agencies,
+invites, staff, follows, broadcasts — kept together so their SQL has one home.)
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import escape
 
+from bot.domain.clock import now_text, parse_utc_or_none, utc_now, utc_text
 from bot.i18n import LANGS, PLACEHOLDER_RE, catalogs
-from bot.storage import Storage, utcnow
+from bot.storage import Storage
 
 if TYPE_CHECKING:
     from bot.outbox import Outbox
@@ -51,6 +57,14 @@ class AgencyError(ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastStep:
+    """Where a broadcast stands at one progress tick (see :meth:`AgencyService.progress_step`)."""
+
+    counts: dict[str, int]  # outbox rows per state: queued, sending, sent, unreachable, failed...
+    finished: bool  # nothing queued or in flight any more
 
 
 @dataclass(frozen=True)
@@ -95,8 +109,7 @@ def group_ref(broadcast_id: int) -> str:
     return f"broadcast:{broadcast_id}"
 
 
-def parse_iso_utc(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+parse_iso_utc = parse_utc_or_none  # the name the handlers import
 
 
 class AgencyService:
@@ -134,7 +147,7 @@ class AgencyService:
                     break
             self.conn.execute(
                 "INSERT INTO agencies (code, name, created_at, created_by) VALUES (?, ?, ?, ?)",
-                [code, name, utcnow(), created_by],
+                [code, name, now_text(), created_by],
             )
             token = self.new_invite(code, created_by)
         return Agency(code, name), token
@@ -152,7 +165,7 @@ class AgencyService:
             self.conn.execute(
                 "INSERT INTO staff_invites (token_hash, agency, created_at, created_by) "
                 "VALUES (?, ?, ?, ?)",
-                [hash_token(token), agency.code, utcnow(), created_by],
+                [hash_token(token), agency.code, now_text(), created_by],
             )
         return token
 
@@ -170,6 +183,13 @@ class AgencyService:
             "(SELECT count(*) FROM staff s WHERE s.agency = a.code) AS staff, "
             "(SELECT count(*) FROM staff_invites i WHERE i.agency = a.code AND i.used_by IS NULL "
             " AND i.revoked = 0) AS open_invites FROM agencies a ORDER BY a.created_at, a.code"
+        )
+
+    def followers_by_agency(self) -> list[dict[str, Any]]:
+        """Every agency (code, name, revoked) with its number of followers, most followed first."""
+        return self._all(
+            "SELECT a.code, a.name, a.revoked, count(f.chat_id) AS followers FROM agencies a "
+            "LEFT JOIN follows f ON f.agency = a.code GROUP BY a.code ORDER BY followers DESC, a.code"
         )
 
     def revoke(self, code: str) -> tuple[int, int]:
@@ -202,12 +222,12 @@ class AgencyService:
                 return None
             self.conn.execute(
                 "UPDATE staff_invites SET used_by = ?, used_at = ? WHERE token_hash = ?",
-                [user_id, utcnow(), digest],
+                [user_id, now_text(), digest],
             )
             self.conn.execute(
                 "INSERT INTO staff (user_id, agency, joined_at) VALUES (?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
-                [user_id, row["agency"], utcnow()],
+                [user_id, row["agency"], now_text()],
             )
         return self.get_agency(row["agency"])
 
@@ -246,7 +266,7 @@ class AgencyService:
             added = self.conn.execute(
                 "INSERT INTO follows (agency, chat_id, created_at) VALUES (?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
-                [agency.code, chat_id, utcnow()],
+                [agency.code, chat_id, now_text()],
             ).rowcount
         return agency, bool(added)
 
@@ -323,7 +343,7 @@ class AgencyService:
         found = self.get_agency(agency) if agency is not None else None
         if agency is not None and found is None:
             raise AgencyError("agency.unknown")
-        now = datetime.now(UTC)
+        now = utc_now()
         due = scheduled_at.astimezone(UTC) if scheduled_at is not None else None
         state = "scheduled" if due is not None and due > now else "sending"
         payloads = {
@@ -341,8 +361,8 @@ class AgencyService:
                     state,
                     json.dumps(versions, ensure_ascii=False),
                     audience,
-                    due.isoformat(timespec="seconds") if due else None,
-                    utcnow(),
+                    utc_text(due) if due else None,
+                    now_text(),
                     progress_chat_id,
                     progress_message_id,
                 ],
@@ -434,7 +454,7 @@ class AgencyService:
             self.conn.execute(
                 "UPDATE broadcasts SET state = ?, finished_at = CASE WHEN ? THEN ? ELSE "
                 "finished_at END WHERE id = ?",
-                [state, int(finished), utcnow(), broadcast_id],
+                [state, int(finished), now_text(), broadcast_id],
             )
 
     def set_progress_message(
@@ -463,3 +483,44 @@ class AgencyService:
                 [broadcast_id],
             )
         return count
+
+    # -- the lifecycle: scheduled -> sending -> done (or cancelled), progress, final report ------
+    #
+    # The progress job (bot/handlers/broadcast.py) calls, for each of :meth:`pending_reports`:
+    # :meth:`start_if_due`, then :meth:`progress_step`; it edits the progress message when
+    # :meth:`needs_progress_edit` says so (then :meth:`set_last_progress`), and once the step is
+    # finished calls :meth:`finish`, which says whether the final report goes.
+
+    def start_if_due(self, row: dict[str, Any], now: datetime) -> bool | None:
+        """A scheduled broadcast whose time has come moves to "sending" (``row`` too).
+
+        Returns None while it is still waiting (nothing else to do this tick), True when it just
+        started (the caller posts a fresh progress message and stores it with
+        :meth:`set_progress_message`), False when it was not scheduled."""
+        if row["state"] != "scheduled":
+            return False
+        due = parse_iso_utc(row["scheduled_at"])
+        if due is not None and due > now:
+            return None
+        self.set_state(row["id"], "sending")
+        row["state"] = "sending"
+        return True
+
+    def progress_step(self, outbox: Outbox, row: Mapping[str, Any]) -> BroadcastStep:
+        counts = self.progress(outbox, row["id"])
+        return BroadcastStep(counts, counts["queued"] + counts["sending"] == 0)
+
+    @staticmethod
+    def needs_progress_edit(row: Mapping[str, Any], text: str) -> bool:
+        """Whether the progress message exists and would change with ``text``."""
+        return bool(
+            row["progress_chat_id"] and row["progress_message_id"] and text != row["last_progress"]
+        )
+
+    def finish(self, row: Mapping[str, Any]) -> bool:
+        """Close a finished broadcast: "sending" becomes "done" (a cancelled one stays cancelled),
+        with ``finished_at``. Returns whether the final report is to be sent to its chat."""
+        self.set_state(row["id"], "done" if row["state"] == "sending" else row["state"], finished=True)
+        return bool(row["progress_chat_id"]) and bool(
+            row["state"] == "sending" or row["progress_message_id"]
+        )

@@ -342,7 +342,9 @@ def build_application(
         .rate_limiter(OutboxRateLimiter.for_config(config, observer=metrics))
         .build()
     )
-    services = app.bot_data["services"] = Services(config=config, storage=storage)
+    services = app.bot_data["services"] = Services(
+        config=config, storage=storage, requests=transports
+    )
     extras = services.extras
     extras["metrics"] = metrics
     # /help lists the same public commands as Telegram's command menu

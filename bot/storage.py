@@ -4,6 +4,13 @@ Every table the bot uses is created by a numbered migration in :data:`MIGRATIONS
 database's ``PRAGMA user_version`` records the last one applied, and :class:`Storage`
 applies the missing ones at start-up, each in its own transaction.
 
+SQL lives only in store modules, one per table group: this module (users, questions, feedback,
+personal data), :mod:`bot.reminder_store` (reminders), :mod:`bot.agencies` (agencies, staff,
+follows, broadcasts), :mod:`bot.outbox` (the outbox) and :mod:`bot.locks` (the sender lease).
+One style: SQL text with ``?`` parameters, run through ``db.query`` (rows as dicts) and
+``db.execute`` or the connection (tuples, bulk and hot paths); sqlite-utils' table API only to
+create tables in migrations. Stored times come from :mod:`bot.domain.clock`.
+
 Length (over 500 lines): the numbered migrations are kept next to the Storage class that applies
 them, so a table's schema and the code that reads it are read together; the migrations are the
 part to move out (e.g. ``bot/migrations.py``) when the table groups get their own store modules.
@@ -16,12 +23,12 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from bot.domain.clock import now_text
 from bot.domain.langs import LANGS
 
 log = logging.getLogger(__name__)
@@ -29,8 +36,8 @@ BUSY_TIMEOUT_MS = 2000  # a locked database must not freeze the event loop for l
 
 
 def utcnow() -> str:
-    """Now as an ISO 8601 UTC string, the format every timestamp column uses."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """Now as stored in every timestamp column (:func:`bot.domain.clock.now_text`)."""
+    return now_text()
 
 
 def lang_from_telegram(language_code: str | None) -> str:
@@ -412,6 +419,21 @@ class Storage:
                 f"UPDATE users SET {columns} WHERE chat_id = ?", [*prefs.values(), chat_id]
             )
 
+    def adopt_language(self, chat_id: int, lang: str) -> None:
+        """Set the language of a user who never chose one with /language (a choice is kept)."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE users SET lang = ? WHERE chat_id = ? AND lang_chosen = 0", [lang, chat_id]
+            )
+
+    def table_names(self) -> set[str]:
+        """The tables of this database (an older schema may lack some)."""
+        return set(self.db.table_names())
+
+    def blocked_users(self) -> int:
+        """How many users have blocked the bot."""
+        return int(self.db.execute("SELECT count(*) FROM users WHERE blocked = 1").fetchone()[0])
+
     def users_by_language(self) -> dict[str, int]:
         return {
             row["lang"]: row["n"]
@@ -423,20 +445,17 @@ class Storage:
     def log_unanswered(self, text: str, lang: str, reason: str, guide_id: str | None = None) -> None:
         """Keep a question the bot could not answer, or a 👎 (no user id is stored)."""
         with self.transaction():
-            self.db["unanswered"].insert(
-                {
-                    "text": text[:500],
-                    "lang": lang,
-                    "reason": reason,
-                    "guide_id": guide_id,
-                    "created_at": utcnow(),
-                }
+            self.db.execute(
+                "INSERT INTO unanswered (text, lang, reason, guide_id, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [text[:500], lang, reason, guide_id, utcnow()],
             )
 
     def record_feedback(self, guide_id: str, lang: str, helpful: bool) -> None:
         with self.transaction():
-            self.db["feedback"].insert(
-                {"guide_id": guide_id, "lang": lang, "helpful": int(helpful), "created_at": utcnow()}
+            self.db.execute(
+                "INSERT INTO feedback (guide_id, lang, helpful, created_at) VALUES (?, ?, ?, ?)",
+                [guide_id, lang, int(helpful), utcnow()],
             )
 
     def unanswered_summary(self, limit: int = 50) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.commands import ask, check_content
+from bot.domain.matcher import OPEN_AT, UNSURE_AT
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "data" / "guides_fixture"
@@ -30,10 +31,11 @@ def test_ask_json(capsys: pytest.CaptureFixture[str]) -> None:
     args = parse("ask", "macam mana nak daftar maid dengan PERKESO", "--json")
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"lang", "guide", "score", "suggestions"}
+    assert set(out) == {"lang", "guide", "confidence", "score", "band", "suggestions", "both", "answer"}
     assert out["lang"] == "ms"
     assert out["guide"] == "domestic-register"
-    assert isinstance(out["score"], float) and 0.5 <= out["score"] <= 1
+    assert out["band"] == "open"
+    assert isinstance(out["confidence"], float) and OPEN_AT <= out["confidence"] <= 1
     assert "domestic-register" not in out["suggestions"]
 
 
@@ -41,11 +43,26 @@ def test_ask_json_unsure_and_nothing(capsys: pytest.CaptureFixture[str]) -> None
     args = parse("ask", "socso", "--json", "--lang", "zh")
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["lang"] == "zh" and out["guide"] is None and 1 <= len(out["suggestions"]) <= 3
+    assert out["lang"] == "zh" and out["guide"] is None and 2 <= len(out["suggestions"]) <= 3
+    assert out["band"] == "unsure" and UNSURE_AT <= out["confidence"] < OPEN_AT
     args = parse("ask", "what's the weather today", "--json")
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out == {"lang": "en", "guide": None, "score": 0.0, "suggestions": []}
+    assert out == {
+        "lang": "en", "guide": None, "confidence": 0.0, "score": 0.0, "band": "none",
+        "suggestions": [], "both": [], "answer": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["what is the meaning of life", "how do i check my epf balance", "bila tarikh akhir borang be lhdn", "公积金55岁可以全部领出来吗"],
+)
+def test_ask_json_out_of_scope_opens_no_guide(capsys: pytest.CaptureFixture[str], question: str) -> None:
+    args = parse("ask", question, "--json")
+    assert args.func(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["guide"] is None and out["band"] != "open" and out["confidence"] < OPEN_AT
 
 
 def test_ask_stdin_one_json_per_line_in_order(
@@ -66,10 +83,10 @@ def test_ask_readable(capsys: pytest.CaptureFixture[str]) -> None:
     args = parse("ask", "perkeso hotline number")
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert "contact-perkeso" in out and "score=" in out
+    assert "contact-perkeso" in out and "confidence=" in out
     args = parse("ask", "maid")
     assert args.func(args) == 0
-    assert "did you mean" in capsys.readouterr().out
+    assert "not sure" in capsys.readouterr().out
 
 
 def test_ask_empty_question_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:

@@ -214,7 +214,7 @@ async def test_main_menu_guides_button(bot: BotHarness) -> None:
 
 async def test_did_you_mean(bot: BotHarness) -> None:
     (reply,) = await bot.say(207, "socso", lang="en")
-    assert reply.plain_text == plain("guides.did_you_mean", "en")
+    assert reply.plain_text == plain("understand.not_sure", "en")
     guides = [d for d in reply.callback_data if d.startswith("g:")]
     assert 1 <= len(guides) <= 3
     for data in guides:
@@ -234,7 +234,7 @@ async def test_thumbs_down_and_nonsense_are_kept_for_the_operator(
     nonsense = "purple elephant banana"
     for _ in range(2):
         (reply,) = await bot.say(user, nonsense, lang="en")
-        assert reply.plain_text.startswith(plain("guides.no_match", "en"))
+        assert reply.plain_text.startswith(plain("understand.no_guide", "en"))
         assert HELPLINE in reply.plain_text
         assert "gt:employers:en" in reply.callback_data
     (answer,) = await bot.say(user, "how do I pay EIS", lang="en")
@@ -289,8 +289,8 @@ def test_unanswered_cli_empty_and_bad_limit(
 
 async def test_salary_goes_to_the_calculator(bot: BotHarness) -> None:
     (reply,) = await bot.say(209, "RM3,500", lang="en")
-    assert not reply.plain_text.startswith(plain("guides.no_match", "en"))
-    assert reply.plain_text != plain("guides.did_you_mean", "en")
+    assert not reply.plain_text.startswith(plain("understand.no_guide", "en"))
+    assert reply.plain_text != plain("understand.not_sure", "en")
     assert bot.storage.unanswered_summary() == []
     if importlib.util.find_spec("bot.handlers.calc") is not None:
         assert not reply.plain_text.startswith(plain("fallback.not_understood", "en"))

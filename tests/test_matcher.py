@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.domain.guides import load_guides
-from bot.domain.matcher import Matcher, detect_lang
+from bot.domain.matcher import OPEN_AT, UNSURE_AT, Matcher, detect_lang
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTENT = ROOT / "content"
@@ -116,7 +116,8 @@ def test_one_word_questions_are_unsure_with_suggestions(matcher: Matcher, text: 
     assert m.guide is None
     assert 1 <= len(m.suggestions) <= 3
     assert len(set(m.suggestions)) == len(m.suggestions)
-    assert 0.0 < m.score < 0.5
+    assert m.band == "unsure"
+    assert UNSURE_AT <= m.score < OPEN_AT
 
 
 def test_unsure_suggestions_are_on_topic(matcher: Matcher) -> None:
@@ -151,12 +152,16 @@ def test_nothing_plausible(matcher: Matcher, text: str) -> None:
 def test_confident_score_is_in_range(matcher: Matcher) -> None:
     m = matcher.match("how to pay socso monthly text file upload")
     assert m.guide == "pay-socso"
-    assert 0.5 <= m.score <= 1.0
+    assert OPEN_AT <= m.score <= 1.0
     assert m.as_dict() == {
         "lang": "en",
         "guide": "pay-socso",
+        "confidence": round(m.score, 4),
         "score": round(m.score, 4),
+        "band": "open",
         "suggestions": list(m.suggestions),
+        "both": [],
+        "answer": None,
     }
 
 

@@ -1,7 +1,12 @@
 """``python -m bot ask "TEXT" [--json] [--lang en|ms|zh] [--content DIR]``: match a question.
 
 ``TEXT`` = ``-`` reads one question per line from stdin and answers each, in order. With
-``--json`` each answer is one JSON object per line: ``{"lang", "guide", "score", "suggestions"}``.
+``--json`` each answer is one JSON object per line: ``{"lang", "guide", "confidence", "score",
+"band", "suggestions", "both", "answer"}``; ``guide`` is null when the bot would open no guide
+(``band`` "unsure": it offers ``suggestions``; "none": no guide fits; "smalltalk": a greeting
+or thanks, answered without a guide), ``both`` the two guides
+of a two-topic question, ``answer`` the short answer to a yes/no question. ``score`` is the old
+name of ``confidence``.
 """
 
 from __future__ import annotations
@@ -11,13 +16,10 @@ import json
 import sys
 from pathlib import Path
 
+from bot.config import CONTENT_DIR
 from bot.domain.guides import LANGS, GuideLibrary, load_guides
 from bot.domain.matcher import Match, Matcher
-
-try:
-    from bot.config import CONTENT_DIR
-except ImportError:  # pragma: no cover - the lead's config module is optional here
-    CONTENT_DIR = Path(__file__).resolve().parents[2] / "content"
+from bot.domain.smalltalk import small_talk
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,15 +38,19 @@ def _readable(m: Match, library: GuideLibrary) -> str:
         return f"{gid} ({g.title})" if g else gid
 
     if m.guide:
-        line = f"[{m.lang}] {title(m.guide)} score={m.score:.2f}"
+        line = f"[{m.lang}] {title(m.guide)} confidence={m.score:.2f}"
         if m.suggestions:
             line += " also: " + ", ".join(m.suggestions)
         return line
-    if m.suggestions:
-        return f"[{m.lang}] unsure (score={m.score:.2f}), did you mean: " + "; ".join(
+    if m.band == "smalltalk":
+        return f"[{m.lang}] small talk: a friendly answer and the main menu, no guide"
+    if m.both:
+        return f"[{m.lang}] two topics, both offered: " + "; ".join(title(g) for g in m.both)
+    if m.band == "unsure" and m.suggestions:
+        return f"[{m.lang}] not sure (confidence={m.score:.2f}), offers: " + "; ".join(
             title(g) for g in m.suggestions
         )
-    return f"[{m.lang}] no matching guide"
+    return f"[{m.lang}] no guide (confidence={m.score:.2f})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
         questions = [args.text]
     matcher = Matcher.build(library)
     for q in questions:
-        m = matcher.match(q, user_lang=args.lang) if q.strip() else None
+        chat = small_talk(q)
+        if chat is not None:  # the bot answers small talk itself and opens no guide
+            m = Match(chat.lang or args.lang or "en", chat.lang is not None, None, 0.0, band="smalltalk")
+        else:
+            m = matcher.match(q, user_lang=args.lang) if q.strip() else None
         if m is None:
             lang = args.lang or "en"
             m = Match(lang, False, None, 0.0, ())

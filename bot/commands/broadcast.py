@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from markupsafe import escape
 
 from bot.agencies import AgencyError, AgencyService, choose_version
 from bot.config import Config
+from bot.domain.clock import local_minutes, utc_now
 from bot.i18n import LANGS, n
 from bot.outbox import Outbox
 from bot.storage import Storage
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 ) from None
             if when.tzinfo is None:
                 when = when.replace(tzinfo=config.tz)
-            if when <= datetime.now(UTC):
+            if when <= utc_now():
                 raise ValueError(f"--at {args.at} is in the past")
     except (OSError, ValueError) as exc:
         print(f"broadcast: {exc}", file=sys.stderr)
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     finally:
         storage.close()
-    when_text = f"for {when.astimezone(config.tz).isoformat(timespec='minutes')}" if when else "now"
+    when_text = f"for {local_minutes(when, config.tz)}" if when else "now"
     print(f"broadcast #{broadcast_id}: {n('plural.messages', enqueued, 'en')} queued in the outbox ({when_text})")
     print(
         "The running bot's outbox sender delivers them; if the bot is not running, they are "

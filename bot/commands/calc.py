@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from bot.domain.clock import utc_now
 from bot.domain.rates import Contribution, Note, WorkerType, calculate, schedules, to_json
 from bot.domain.salary import parse_salary
 
@@ -91,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def parse_month(text: str | None, now: dt.datetime | None = None) -> tuple[int, int]:
     """``YYYY-MM`` -> (year, month); None -> the current month in Asia/Kuala_Lumpur."""
     if text is None:
-        now = now or dt.datetime.now(KL)
+        now = now or utc_now().astimezone(KL)
         return now.year, now.month
     m = _MONTH_RE.fullmatch(text.strip())
     if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1:

@@ -5,12 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bot.config import CONTENT_DIR
 from bot.domain.guides import LANGS, check_content, load_guides
-
-try:
-    from bot.config import CONTENT_DIR
-except ImportError:  # pragma: no cover - the lead's config module is optional here
-    CONTENT_DIR = Path(__file__).resolve().parents[2] / "content"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

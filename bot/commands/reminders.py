@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bot.config import Config
+from bot.domain.clock import local_minutes, utc_now
 from bot.domain.deadlines import KL
 
 
@@ -42,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def parse_now(text: str | None) -> datetime:
     """``--now`` as an aware datetime; ValueError with a readable message if malformed."""
     if text is None:
-        return datetime.now(UTC)
+        return utc_now()
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                     print(f"{data['chat_id']}\t{data['month']}\t{data['kind']}{days}\t"
                           f"days_left={data['days_left']}\t{data['lang']}")
             if not args.json:
-                print(f"{len(rows)} due at {now.astimezone(KL).isoformat(timespec='minutes')}",
+                print(f"{len(rows)} due at {local_minutes(now, KL)}",
                       file=sys.stderr)
             return 0
         from bot.outbox import Outbox

@@ -90,6 +90,7 @@ def _serve(config: Config) -> int:
     except BaseException:
         with contextlib.suppress(Exception):
             loop.run_until_complete(app.shutdown())
+        loop.run_until_complete(app.bot_data["services"].close_requests())
         loop.close()
         raise
     app.run_polling(allowed_updates=Update.ALL_TYPES)  # initialize() again is a no-op
@@ -186,10 +187,7 @@ def adopt_language(storage: Any, chat_id: int, lang: str) -> None:
     """``--lang`` (or $LANG) is the simulated user's Telegram language: a returning local user
     who never chose a language in the chat gets it, as a new one would; a choice made with
     /language is kept."""
-    with storage.transaction():
-        storage.db.execute(
-            "UPDATE users SET lang = ? WHERE chat_id = ? AND lang_chosen = 0", [lang, chat_id]
-        )
+    storage.adopt_language(chat_id, lang)
 
 
 async def run_local(config: Config, lang: str = "en") -> int:

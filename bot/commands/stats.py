@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.config import Config
+from bot.domain.clock import utc_now
 from bot.domain.deadlines import add_months, month_key
 from bot.storage import LANGS, Storage
 
@@ -29,40 +30,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def collect(storage: Storage, now: datetime) -> dict[str, Any]:
     """Every count, as a dict (the --json output). ``now`` is aware, in the bot's time zone."""
-    tables = set(storage.db.table_names())
+    tables = storage.table_names()
     by_lang = storage.users_by_language()
     users: dict[str, Any] = {"by_language": {lang: by_lang.get(lang, 0) for lang in LANGS}}
     users["total"] = sum(by_lang.values())
-    users["blocked"] = storage.db.execute(
-        "SELECT count(*) FROM users WHERE blocked = 1"
-    ).fetchone()[0]
+    users["blocked"] = storage.blocked_users()
     stats: dict[str, Any] = {"users": users}
 
     if {"agencies", "follows"} <= tables:
-        stats["followers_by_agency"] = [
-            dict(row)
-            for row in storage.db.query(
-                "SELECT a.code, a.name, a.revoked, count(f.chat_id) AS followers FROM agencies a "
-                "LEFT JOIN follows f ON f.agency = a.code GROUP BY a.code ORDER BY followers DESC, a.code"
-            )
-        ]
+        from bot.agencies import AgencyService
+
+        stats["followers_by_agency"] = AgencyService(storage).followers_by_agency()
 
     if "reminder_subs" in tables:
         # This month's deadline (the 15th) is for the previous month's contributions.
         year, month = add_months(now.year, now.month, -1)
         ym = month_key(year, month)
-        active = storage.db.execute(
-            "SELECT count(*) FROM reminder_subs s LEFT JOIN users u ON u.chat_id = s.chat_id "
-            "WHERE s.enabled = 1 AND COALESCE(u.blocked, 0) = 0"
-        ).fetchone()[0]
-        paid = 0
-        if "reminder_months" in tables:
-            paid = storage.db.execute(
-                "SELECT count(*) FROM reminder_months m JOIN reminder_subs s ON s.chat_id = m.chat_id "
-                "LEFT JOIN users u ON u.chat_id = s.chat_id WHERE m.ym = ? AND m.paid_at IS NOT NULL "
-                "AND s.enabled = 1 AND COALESCE(u.blocked, 0) = 0",
-                [ym],
-            ).fetchone()[0]
+        from bot.reminder_store import ReminderStore
+
+        reminders = ReminderStore(storage)
+        active = reminders.active_subscriptions()
+        paid = reminders.paid_count(ym) if "reminder_months" in tables else 0
         stats["reminders"] = {
             "contribution_month": ym,
             "active_subscriptions": active,
@@ -150,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     storage = Storage(config.db_path)
     try:
-        stats = collect(storage, datetime.now(config.tz))
+        stats = collect(storage, utc_now().astimezone(config.tz))
     finally:
         storage.close()
     if args.json:

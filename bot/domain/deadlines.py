@@ -15,8 +15,10 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from bot.domain.clock import utc_text
 
 __all__ = [
     "DEADLINE_DAY",
@@ -195,9 +197,7 @@ def next_moment(settings: ReminderSettings, after: datetime) -> Moment | None:
     return min(candidates, key=lambda m: m.at) if candidates else None
 
 
-def to_utc_text(moment: datetime) -> str:
-    """An aware datetime as the ISO UTC text the database stores (seconds precision)."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
+to_utc_text = utc_text  # an aware datetime as the UTC text the database stores (bot.domain.clock)
 
 
 # --- a typed time of day ("20:00", "8pm", "jam 8 malam", "晚上8点") ------------------------------

@@ -70,6 +70,21 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """A short answer the guide gives before its steps (front matter ``[[answers]]``).
+
+    It applies to a question holding every concept in ``when`` (the matcher's concept names,
+    e.g. "foreign", "eis") and none in ``unless``; when ``yesno`` (the default) the question must
+    also be a yes/no or "do I need" question.
+    """
+
+    when: tuple[str, ...]
+    text: str
+    unless: tuple[str, ...] = ()
+    yesno: bool = True
+
+
+@dataclass(frozen=True)
 class Step:
     """One step: a plain-text title and its body already converted to Telegram HTML."""
 
@@ -99,6 +114,7 @@ class Guide:
     sources: tuple[Source, ...]
     steps: tuple[Step, ...]
     path: Path | None = None
+    answers: tuple[Answer, ...] = ()
     order: int | None = None  # position in its topic's menu; None sorts last, by title
 
     @property
@@ -294,7 +310,49 @@ def _build(path: Path, meta: dict, steps: list[tuple[str, str]]) -> Guide:
         sources=sources,
         steps=tuple(Step(title=t, body_html=markdown_to_html(b)) for t, b in steps),
         path=path,
+        answers=tuple(
+            Answer(
+                when=_str_tuple(item.get("when")),
+                text=str(item.get("text", "")).strip(),
+                unless=_str_tuple(item.get("unless")),
+                yesno=item.get("yesno", True) is not False,
+            )
+            for item in meta.get("answers", []) or []
+            if isinstance(item, dict)
+        ),
     )
+
+
+MAX_ANSWER_CHARS = 300
+
+
+def _answer_problems(name: str, items: object) -> list[str]:
+    """Problems of a guide's ``[[answers]]``: a table each, known concepts, a short text."""
+    from bot.domain.matcher import CONCEPTS  # the concept names questions are read with
+
+    if not isinstance(items, list):
+        return [f"{name}: answers must be an array of tables"]
+    problems: list[str] = []
+    for j, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            problems.append(f"{name}: answers #{j} is not a table")
+            continue
+        for key in ("when", "unless"):
+            value = item.get(key, [] if key == "unless" else None)
+            if not isinstance(value, list) or (key == "when" and not value):
+                problems.append(f"{name}: answers #{j} {key} must be a list of concept names")
+                continue
+            unknown = [c for c in value if c not in CONCEPTS]
+            if unknown:
+                problems.append(f"{name}: answers #{j} {key} has unknown concepts {unknown}")
+        text = item.get("text")
+        if not isinstance(text, str) or not text.strip():
+            problems.append(f"{name}: answers #{j} has no text")
+        elif len(text) > MAX_ANSWER_CHARS:
+            problems.append(f"{name}: answers #{j} text is over {MAX_ANSWER_CHARS} characters")
+        if "yesno" in item and not isinstance(item["yesno"], bool):
+            problems.append(f"{name}: answers #{j} yesno must be true or false")
+    return problems
 
 
 def load_guide(path: Path) -> Guide:
@@ -450,6 +508,7 @@ def check_content(content_dir: Path) -> list[str]:
                         problems.append(f"{name}: {kind} #{j} url {item.get('url')!r} {why}")
                     if not item.get("label"):
                         problems.append(f"{name}: {kind} #{j} has no label")
+            problems.extend(_answer_problems(name, meta.get("answers", [])))
             for j, link in enumerate(guide.links, 1):
                 if link.step is not None and not 1 <= link.step <= len(guide.steps):
                     problems.append(f"{name}: links #{j} step {link.step} is out of range")
@@ -499,6 +558,9 @@ def check_content(content_dir: Path) -> list[str]:
                 problems.append(f"{name}: link urls differ from the {ref_lang} guide")
             if [link.step for link in g.links] != [link.step for link in ref.links]:
                 problems.append(f"{name}: link steps differ from the {ref_lang} guide")
+            shape = [(sorted(a.when), sorted(a.unless), a.yesno) for a in g.answers]
+            if shape != [(sorted(a.when), sorted(a.unless), a.yesno) for a in ref.answers]:
+                problems.append(f"{name}: answers (when/unless/yesno) differ from the {ref_lang} guide")
             for key in ("topic", "order", "related", "reviewed"):
                 mine, theirs = getattr(g, key), getattr(ref, key)
                 if key == "related":

@@ -47,7 +47,7 @@ from rapidfuzz import fuzz, process
 
 from bot.domain.guides import LANGS, Guide, GuideLibrary
 
-__all__ = ["CONCEPTS", "Match", "Matcher", "analyze", "detect_lang"]
+__all__ = ["CONCEPTS", "Match", "Matcher", "analyze", "detect_lang", "is_yes_no", "two_topics"]
 
 # --------------------------------------------------------------------------- data
 
@@ -97,7 +97,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "day15": ("15th", "15hb", "15 hb", "15 hari bulan", "fifteenth", "15号", "15日"),
     "day16": ("16th", "16hb", "16 hb", "16 hari bulan", "sixteenth", "16号", "16日"),
     "late": (
-        "late", "lateness", "overdue", "interest", "fclb", "lewat", "terlewat", "faedah",
+        "late", "lateness", "overdue", "interest", "fclb", "lewat", "terlewat",
         "lambat", "tertunggak", "迟", "迟交", "逾期", "迟缴", "利息", "晚交", "迟付", "拖欠",
     ),
     "penalty": (
@@ -112,7 +112,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "documents": (
         "document", "documents", "docs", "doc", "passport", "pasport", "permit", "work permit",
-        "ic", "mykad", "copy", "salinan", "dokumen", "permit kerja", "文件", "护照", "准证",
+        "ic", "mykad", "copy", "salinan", "dokumen", "permit kerja", "lampiran c", "form", "forms",
+        "borang", "文件", "护照", "准证",
         "工作准证", "证件", "身份证", "资料",
     ),
     "weekend": (
@@ -122,7 +123,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "table": (
         "table", "rate table", "contribution table", "jadual", "jadual caruman", "schedule",
-        "费率表", "缴纳表", "表格", "对照表",
+        "费率表", "缴纳表", "对照表",
     ),
     "password": (
         "password", "pasword", "passwd", "pw", "kata laluan", "katalaluan", "login", "log in",
@@ -134,7 +135,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "lindung", "lindung 24 jam", "lindung24jam", "24jam", "24 jam", "24 hour", "24 hours",
         "24hr", "24h", "skbbk", "non work", "non-work", "outside work", "after work",
         "bukan bencana kerja", "kemalangan bukan", "off duty", "off-duty",
-        "24小时", "非工伤", "下班", "工作以外", "上下班",
+        "24小时", "非工伤", "工作以外",
     ),
     "noteligible": (
         "not eligible", "noteligible", "ineligible", "not eligable", "tidak layak", "tak layak",
@@ -170,7 +171,44 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "foreign": (
         "foreign", "foreigner", "foreign worker", "asing", "pekerja asing", "indonesian",
-        "filipino", "filipina", "philippine", "bangladeshi", "外劳", "外籍", "外国",
+        "filipino", "filipina", "philippine", "bangladeshi", "nepali", "myanmar", "外劳", "外籍", "外国",
+        "印尼", "孟加拉", "尼泊尔", "缅甸",
+        "外佣", "外傭", "菲佣", "印佣", "fdh", "fdw",
+    ),
+    "correction": (
+        "arrears", "arrear", "refund", "refunds", "too little", "too much", "paid twice",
+        "overpaid", "overpay", "underpaid", "underpay", "short payment", "tunggakan", "bayaran balik",
+        "lebih bayar", "terlebih bayar", "kurang bayar", "terkurang bayar", "terbayar", "dua kali",
+        "退款", "退钱", "补缴", "缴少了", "缴多了", "少缴", "多缴", "少交了", "多交了", "重复缴",
+        "漏报", "漏缴", "漏了", "能退吗", "退回",
+    ),
+    "accident": (
+        "accident", "accidents", "injury", "injured", "hurt", "kemalangan", "cedera", "tercedera",
+        "意外", "车祸", "受伤", "工伤", "工作意外",
+    ),
+    "benefit": (
+        "benefit", "benefits", "allowance", "pension", "invalidity", "disability", "disabled",
+        "elaun", "pencen", "keilatan", "ilat", "hilang upaya", "津贴", "福利", "退休金", "残障",
+        "残疾", "赔偿",
+    ),
+    "jobloss": (
+        "retrench", "retrenched", "retrenchment", "laid off", "lost my job", "lose job",
+        "unemployed", "unemployment", "diberhentikan", "hilang kerja", "hilang pekerjaan",
+        "buang kerja", "vss", "裁员", "失业", "被裁", "没工作",
+    ),
+    "selfemployed": (
+        "self employed", "self-employed", "sksps", "bekerja sendiri", "orang yang bekerja sendiri",
+        "freelancer", "freelance", "e-hailing", "grab driver", "p-hailing", "自雇", "自由业",
+    ),
+    "cantpay": (
+        "can't pay", "cant pay", "cannot pay", "unable to pay", "not able to pay", "can not pay",
+        "can't make payment", "cannot make payment", "not open yet", "not yet open",
+        "can't i pay", "cant i pay", "cannot i pay", "can't we pay", "cannot we pay",
+        "not allowed to pay", "pay yet", "pay it yet",
+        "tak boleh bayar", "tidak boleh bayar", "x boleh bayar", "tak dapat bayar",
+        "tidak dapat bayar", "tak boleh buat bayaran", "belum boleh bayar", "belum dibuka",
+        "不能付", "不能缴", "付不了", "缴不了", "无法付", "无法缴", "不能交", "交不了", "还不能",
+        "不给付", "不让付", "付不到",
     ),
     "age": (
         "age", "old", "umur", "usia", "60", "57", "55", "18", "warga emas", "pencen", "retire",
@@ -178,6 +216,41 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# fmt: on
+
+# Names of other agencies and of topics this bot has no guide for. A question naming one of them
+# is about something else unless it also names SOCSO or EIS; this is one feature of the
+# confidence (see CONFIDENCE_WEIGHTS), not a hard rule.
+# fmt: off
+OTHER_TOPICS: tuple[str, ...] = (
+    "epf", "kwsp", "i-akaun", "iakaun", "lhdn", "irb", "income tax", "cukai pendapatan",
+    "cukai", "tax", "taxes", "e-filing", "efiling", "borang be", "form be", "ea form", "borang ea",
+    "pcb", "mtd", "ssm", "ptptn", "jpn", "immigration",
+    "imigresen", "levy", "levi", "fomema", "hrdf", "hrd corp", "hrdcorp", "sst", "gst", "zakat",
+    "str", "jpj", "road tax", "cukai jalan", "minimum wage", "gaji minimum",
+    "annual leave", "cuti tahunan", "overtime", "lebih masa", "bitcoin", "maybank2u", "duitnow",
+    "mysejahtera", "halal", "jakim", "stamp duty", "duti setem", "weather", "cuaca", "recipe",
+    "resepi", "joke", "lawak", "football", "bola", "poem", "pantun", "song", "lagu", "flight",
+    "mysalam", "bsh", "pinjaman", "loan",
+    # private insurance and employment law (the Labour Department), not SOCSO
+    "car insurance", "motor insurance", "insurance company", "my insurance", "insurans saya",
+    "我的保险", "insurans kereta",
+    "syarikat insurans", "takaful", "保险公司", "车险", "without notice", "tanpa notis",
+    "unfair dismissal", "labour office", "labour department", "jabatan tenaga kerja", "jtk",
+    "不通知", "劳工局",
+    # one person's own case: only PERKESO can look it up
+    "status of my", "my claim status", "approved my", "approved yet", "been approved",
+    "dah lulus", "sudah lulus", "lulus ke", "status tuntutan saya", "status permohonan saya",
+    "case number", "nombor kes", "no kes", "penyata", "statement", "批准了", "批了没有",
+    "我的申请", "进度", "案件", "记录",
+    "公积金", "所得税", "税", "报税", "扣税", "内陆税收局", "移民局", "人头税", "最低工资", "年假", "加班", "比特币", "天气", "笑话", "足球", "诗", "歌", "机票",
+    "油价", "路税", "罚单", "印花税", "清真", "天课", "援助金", "贷款",
+)
+_IC_NUMBER_RE = re.compile(r"\b\d{6}-\d{2}-\d{4}\b")  # a MyKad number: one person's case
+# Words that place a question inside this bot's domain.
+CORE_CONCEPTS = frozenset(
+    {"socso", "eis", "assist", "lindung", "accident", "benefit", "jobloss", "selfemployed"}
+)
 # fmt: on
 
 STOP_EN = frozenset(
@@ -231,6 +304,24 @@ EN_MARKERS = frozenset(
     registration payment deadline""".split()
 )
 
+# Calibrated confidence: a logistic model over the features of Matcher.features, fitted with
+# bench/tune_confidence.py on tests/data/questions.tsv (label: the best guide is right) and
+# tests/data/out_of_scope.tsv (label: no guide is right). Paste its output here.
+CONFIDENCE_WEIGHTS: dict[str, float] = {
+    "bias": -4.175,
+    "lead": 2.429,
+    "strength": 2.542,
+    "known_share": 1.569,
+    "known_units": -0.607,
+    "core": 2.473,
+    "concepts": 0.750,
+    "other_topic": -4.066,
+    "unknown_units": -1.488,
+}
+FALLBACK_ANSWER_LANG = "en"  # the guide language whose [[answers]] rules are read
+OPEN_AT = 0.697  # confidence at or above this: the guide opens
+UNSURE_AT = 0.530  # between this and OPEN_AT: "not sure", 2-3 guides offered; below: no guide
+
 FIELD_WEIGHTS = {"title": 1.0, "keywords": 3.0, "summary": 0.5, "steps": 0.7}
 K1 = 1.2
 B = 0.75
@@ -239,15 +330,20 @@ FUZZY_WEIGHT = 0.8
 PAIR_WEIGHT = 0.6
 PAIR_WINDOW = 2
 MAX_QUERY_CHARS = 400  # a question longer than this is cut (keeps matching fast)
-CONFIDENT = 0.5  # Match.score at or above this -> a guide is returned
-MIN_LEAD = 0.025  # lead over the runner-up that makes a multi-word question confident
-MIN_LEAD_ONE_UNIT = 0.5  # ... and a one-word (one-concept) question
+MIN_LEAD_ONE_UNIT = 0.5  # a one-unit question needs this lead over the runner-up to open
+PHRASE_BONUS = 0.2  # share of the best score added to a guide whose whole keyword phrase is asked
 SUGGEST_RATIO = 0.45  # suggestions: raw score at least this fraction of the best
+BOTH_RATIO = 0.3  # a two-topic question's guides: raw score at least this share of the best
+SPLIT_RATIO = 0.5  # one guide per topic only when the best is one of them and the other this close
+COVER_RATIO = 0.75  # a runner-up about both topics opens when this close to the best
+# Concepts a guide title may name without narrowing what it is about.
+GENERIC_CONCEPTS = frozenset({"pay", "worker", "employer", "assist", "must", "maid", "contact"})
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{_CJK}]")
 _RUN_RE = re.compile(f"[{_CJK}]+|[a-z0-9]+(?:'[a-z]+)?")
-_WORD_RE = re.compile(r"[a-z]+|[0-9]+")
+# "1a" (Borang 1A, SIP 1A) is one word: a digit run followed by ONE letter that ends the word.
+_WORD_RE = re.compile(r"[0-9]+[a-z](?![a-z])|[a-z]+|[0-9]+")
 
 log = logging.getLogger(__name__)
 
@@ -499,6 +595,76 @@ def analyze_pairs(text: str, lang: str) -> list[str]:
     return pair_terms(_units(_raw_words(normalize(text)), stem))
 
 
+# --------------------------------------------------------------------------- question form
+
+_YESNO_RE = re.compile(
+    # English: a question opening with an auxiliary, or "do I need", "compulsory", "or not"
+    r"^\W*(?:do|does|did|is|are|am|was|were|must|should|shall|will|would|have|has|need)\b"
+    r"|\b(?:do (?:i|we|you) (?:need|have) to|is it (?:compulsory|mandatory|required|necessary)"
+    r"|or not|compulsory|mandatory|required|obligatory|must|need to|have to)\b"
+    # Malay: "... ke?", "perlukah", "adakah", "kena ke", "wajib", "ke tak"
+    r"|\badakah\b|\b\w+\s+(?:ke|kah)\W*$|\b\w+(?<!mana)(?<!apa)(?<!bila)(?<!napa)kah\b"
+    r"|\b(?:perlu|kena|wajib|mesti|patut|payah)\s*(?:ke|kah)\b"
+    r"|\b(?:ke|atau)\s+(?:tak|tidak|x|tk)\b|\bwajib\b|\b(?:tak|tidak)\W*$"
+    # Chinese: "...吗", "要不要", "是否", "必须"
+    r"|[吗嘛么][\W]*$|要不要|需不需要|是否|是不是|有没有|必须|一定要|用不用|需要.*吗"
+)
+# "Can I ...?" asks what is possible, not what is required: no yes/no answer of a guide fits.
+_CAN_RE = re.compile(r"\b(?:can|could|may|boleh|bole|leh|blh)\b|可以|可不可以|能不能|能否|能")
+
+
+def is_yes_no(text: str) -> bool:
+    """Whether ``text`` asks a yes/no "is it so / do I need to" question (en, ms, zh); a
+    "can I ...?" question is not one (its answer is rarely a plain yes or no)."""
+    norm = normalize(text).strip()
+    if _CAN_RE.search(norm) and not re.search(r"\b(?:must|need|wajib|kena|perlu)\b|必须|需要|一定", norm):
+        return False
+    return bool(_YESNO_RE.search(norm))
+
+
+# --------------------------------------------------------------------------- two topics
+
+# "A and B": the concepts a question may ask about two of at once.
+PAIR_CONCEPTS = ("socso", "eis", "lindung", "register", "pay", "deadline", "rate", "contact", "password")
+_AND_RE = re.compile(r"\s(?:and|dan|serta|&|\+|n)\s|&|\+|以及|和|及|与|跟|、")
+
+
+def _concept_positions(text: str) -> dict[str, tuple[int, int]]:
+    """Each concept found in normalized ``text``: (first start, last end) of its forms."""
+    spans: dict[str, tuple[int, int]] = {}
+    for concept, pat, form in _concept_patterns():
+        hits = (
+            [(m.start(), m.end()) for m in pat.finditer(text)]
+            if pat is not None
+            else [(m.start(), m.end()) for m in re.finditer(re.escape(form), text)]
+        )
+        for start, end in hits:
+            first, last = spans.get(concept, (start, end))
+            spans[concept] = (min(first, start), max(last, end))
+    return spans
+
+
+def two_topics(text: str) -> tuple[str, str] | None:
+    """The two concepts a question joins with "and" ("SOCSO and EIS", "daftar dan bayar",
+    "注册和缴费"), or None: the concept ending nearest before an "and" and the one starting
+    nearest after it, each named on its own side only."""
+    norm = normalize(text)
+    joins = list(_AND_RE.finditer(norm))
+    if not joins:
+        return None
+    spans = {c: v for c, v in _concept_positions(norm).items() if c in PAIR_CONCEPTS}
+    for j in joins:
+        before = [(end, c) for c, (start, end) in spans.items() if end <= j.start() and start < j.start()]
+        after = [(start, c) for c, (start, end) in spans.items() if start >= j.end()]
+        left = {c for _, c in before}
+        right = {c for _, c in after}
+        before = [(e, c) for e, c in before if c not in right]
+        after = [(st, c) for st, c in after if c not in left]
+        if before and after:
+            return max(before)[1], min(after)[1]
+    return None
+
+
 # --------------------------------------------------------------------------- language
 
 
@@ -614,10 +780,14 @@ class Match:
     """The result of matching one question.
 
     ``lang``: language of the question (or ``user_lang`` when detection is unsure);
-    ``lang_confident``: whether detection was sure; ``guide``: the answer's guide id when the
-    matcher is confident, else None; ``score``: confidence in 0..1 of the best guide, 0.5 being
-    the decision line (see :meth:`Matcher.confidence`; 0 when nothing is plausible); ``suggestions``: up to 3 other plausible guide ids, best first
-    (when ``guide`` is None these are the "did you mean" choices).
+    ``lang_confident``: whether detection was sure; ``guide``: the guide to open, or None when
+    the matcher is not confident enough; ``score``: the calibrated confidence in 0..1 that the
+    best guide answers the question (0 when nothing is plausible; see
+    :meth:`Matcher.confidence`); ``band``: "open" (score >= OPEN_AT: ``guide`` is set),
+    "unsure" (UNSURE_AT <= score < OPEN_AT: ``suggestions`` holds the 2-3 guides to offer) or
+    "none" (no guide fits); ``suggestions``: up to 3 other plausible guide ids, best first;
+    ``both``: two guides for a question about two things (``guide`` is then None);
+    ``answer``: the short answer the guide gives to this yes/no question, if it has one.
     """
 
     lang: str
@@ -626,22 +796,79 @@ class Match:
     score: float
     suggestions: tuple[str, ...] = ()
     ranked: tuple[tuple[str, float], ...] = field(default=(), repr=False, compare=False)
+    band: str = "none"
+    both: tuple[str, ...] = ()
+    answer: str | None = None
+
+    @property
+    def confidence(self) -> float:
+        return self.score
 
     def as_dict(self) -> dict[str, object]:
-        """The JSON shape of the CLI: lang, guide, score, suggestions."""
+        """The JSON shape of the CLI: lang, guide, confidence (and score, its old name), band,
+        suggestions, both, answer."""
         return {
             "lang": self.lang,
             "guide": self.guide,
+            "confidence": round(self.score, 4),
             "score": round(self.score, 4),
+            "band": self.band,
             "suggestions": list(self.suggestions),
+            "both": list(self.both),
+            "answer": self.answer,
         }
+
+
+@dataclass
+class _Evidence:
+    """What one question gave the ranking: the material of the confidence features."""
+
+    lang: str
+    lang_confident: bool
+    ranked: list[tuple[str, float]]
+    plausible: bool
+    content: set[str]  # the question's units (concepts and stemmed words), no stop words/digits
+    known: set[str]  # ... of which the guides know these
+    concepts: set[str]
+    other_topic: bool
+
+
+def _other_topic_patterns(
+    forms: tuple[str, ...] = OTHER_TOPICS,
+) -> tuple[tuple[re.Pattern[str] | None, str], ...]:
+    out: list[tuple[re.Pattern[str] | None, str]] = []
+    for form in forms:
+        f = normalize(form)
+        if _CJK_RE.search(f):
+            out.append((None, f))
+        else:
+            words = re.findall(r"[a-z0-9]+", f)
+            pat = re.compile(r"(?<![a-z0-9])" + r"[^a-z0-9]*".join(words) + r"(?![a-z0-9])")
+            out.append((pat, words[0]))
+    return tuple(out)
+
+
+_ALL_OTHER = _other_topic_patterns()
+
+
+def names_other_topic(
+    text: str, patterns: tuple[tuple[re.Pattern[str] | None, str], ...] = _ALL_OTHER
+) -> bool:
+    """Whether normalized ``text`` names another agency or a topic without a guide."""
+    if _IC_NUMBER_RE.search(text):
+        return True
+    for pat, form in patterns:
+        if form in text and (pat is None or pat.search(text)):
+            return True
+    return False
 
 
 class Matcher:
     """Question -> guide matcher. Build once with :meth:`build`, then call :meth:`match`."""
 
-    def __init__(self, indexes: dict[str, _Index]) -> None:
+    def __init__(self, indexes: dict[str, _Index], library: GuideLibrary | None = None) -> None:
         self._indexes = indexes
+        self._library = library
         vocab: set[str] = set()
         for idx in indexes.values():
             vocab.update(t for t in idx.vocab if not t.startswith("~") and not _CJK_RE.search(t))
@@ -649,6 +876,39 @@ class Matcher:
         self._all_terms = frozenset().union(*(idx.vocab for idx in indexes.values()))
         self._vocab = sorted(vocab)
         self._fuzzy = lru_cache(maxsize=4096)(self._fuzzy_uncached)
+        # Other topics, less those a guide takes up in its title or keywords (a guide on what
+        # counts as wages answers "overtime"): the guides decide what is in scope.
+        self._other = _ALL_OTHER
+        if library is not None:
+            covered = " ; ".join(
+                normalize(" ; ".join((g.title, *g.keywords)))
+                for gid in library.ids()
+                for lang in LANGS
+                if (g := library.get(gid, lang)) is not None
+            )
+            self._other = _other_topic_patterns(
+                tuple(f for f in OTHER_TOPICS if not names_other_topic(covered, _other_topic_patterns((f,))))
+            )
+        # Each guide's keyword phrases (two words or more, or three Chinese characters or more),
+        # in any language: a question holding one whole gets PHRASE_BONUS for that guide.
+        self._phrases: list[tuple[str, str]] = []
+        if library is not None:
+            seen: set[tuple[str, str]] = set()
+            for gid in library.ids():
+                for lang in LANGS:
+                    g = library.get(gid, lang)
+                    for kw in g.keywords if g is not None else ():
+                        k = normalize(kw).strip()
+                        cjk = len(_CJK_RE.findall(k))
+                        if (cjk >= 3 or (not cjk and len(k.split()) >= 2)) and (gid, k) not in seen:
+                            seen.add((gid, k))
+                            self._phrases.append((gid, k))
+        # The concepts each guide's English title names: what the guide is about at heart.
+        self._title_concepts: dict[str, set[str]] = {}
+        if library is not None:
+            for gid in library.ids():
+                g = library.get(gid, FALLBACK_ANSWER_LANG)
+                self._title_concepts[gid] = concepts_in(normalize(g.title)) if g else set()
 
     @classmethod
     def build(cls, library: GuideLibrary) -> Matcher:
@@ -658,7 +918,7 @@ class Matcher:
             for lang in LANGS
             if library.in_lang(lang)
         }
-        return cls(indexes)
+        return cls(indexes, library)
 
     def _fuzzy_uncached(self, word: str) -> str | None:
         if len(word) < 4 or word.isdigit():
@@ -667,9 +927,10 @@ class Matcher:
         hit = process.extractOne(word, self._vocab, scorer=fuzz.ratio, score_cutoff=cutoff)
         return hit[0] if hit else None
 
-    def _query(self, text: str, lang: str) -> tuple[dict[str, float], set[str]]:
+    def _query(self, text: str, lang: str) -> tuple[dict[str, float], list[str]]:
         """Query term weights for the index in ``lang`` (words, typo fixes, concepts, pairs)
-        and the distinct units (concepts or words) of the question that the guides know."""
+        and the question's units (concepts or stemmed words, stop words left out; for Chinese
+        the whole jieba words, not the pieces jieba's search mode adds)."""
         norm = normalize(text)
         stem = _STEMMERS.get(lang, _stem_en)
         weights: dict[str, float] = {}
@@ -691,13 +952,15 @@ class Matcher:
         for c in concepts_in(norm):
             weights["~" + c] = 1.0
         units = _units(fixed_words, stem)
+        cjk = [w for w in fixed_words if _CJK_RE.match(w)]
+        own = [w for w in fixed_words if not any(w != o and w in o for o in cjk)]
+        whole = [u for u in _units(own, stem) if u in units]
         for pair in pair_terms(units):
             weights[pair] = PAIR_WEIGHT
-        known = {u for u in units if u.startswith("~") or u in self._all_terms}
-        return weights, known
+        return weights, whole
 
-    def match(self, text: str, user_lang: str | None = None) -> Match:
-        """Match ``text``; see :class:`Match` for the fields."""
+    def evidence(self, text: str, user_lang: str | None = None) -> _Evidence:
+        """Rank the guides for ``text`` and collect what the confidence is computed from."""
         text = text[:MAX_QUERY_CHARS]
         guess, confident = detect_lang(text)
         lang = guess if confident or not user_lang else user_lang
@@ -705,41 +968,192 @@ class Matcher:
             lang = "en" if "en" in self._indexes else next(iter(self._indexes))
         total: dict[str, float] = {}
         plausible = False
+        content: set[str] = set()
         known: set[str] = set()
         for idx_lang, idx in self._indexes.items():
             query, units = self._query(text, idx_lang)
-            known |= units
+            if idx_lang == lang:
+                content = {u for u in units if not u.isdigit()}
+                known = {u for u in content if u.startswith("~") or u in self._all_terms}
             if any(t in idx.anchors for t in query):
                 plausible = True
             w = 1.0 if idx_lang == lang else CROSS_WEIGHT
             for gid, s in idx.scores(query).items():
                 total[gid] = total.get(gid, 0.0) + w * s
-        if not plausible or not total:
-            return Match(lang, confident, None, 0.0, ())
+        norm = normalize(text)
+        if PHRASE_BONUS and total:
+            padded = f" {norm} "
+            hits: dict[str, int] = {}
+            for gid, phrase in self._phrases:
+                if phrase in norm and (_CJK_RE.search(phrase) or f" {phrase} " in padded
+                                       or re.search(r"(?<![a-z0-9])" + re.escape(phrase) + r"(?![a-z0-9])", norm)):
+                    hits[gid] = hits.get(gid, 0) + 1
+            if hits:
+                top = max(total.values())
+                for gid, n in hits.items():
+                    total[gid] = total.get(gid, 0.0) + PHRASE_BONUS * top * min(n, 2) / 2
         ranked = sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
-        best_id, s1 = ranked[0]
-        s2 = ranked[1][1] if len(ranked) > 1 else 0.0
-        score = self.confidence(s1, s2, len(known))
-        others = [gid for gid, s in ranked[1:] if s >= SUGGEST_RATIO * s1]
-        if score >= CONFIDENT:
-            return Match(lang, confident, best_id, score, tuple(others[:3]), tuple(ranked))
-        suggestions = [best_id, *others][:3]
-        return Match(lang, confident, None, score, tuple(suggestions), tuple(ranked))
+        return _Evidence(
+            lang, confident, ranked, plausible and bool(ranked), content, known,
+            concepts_in(norm), names_other_topic(norm, self._other),
+        )
 
     @staticmethod
-    def confidence(s1: float, s2: float, units: int) -> float:
-        """Confidence in 0..1 that the best guide is the answer; 0.5 is the decision line.
+    def features(ev: _Evidence) -> dict[str, float]:
+        """The confidence features of a ranking (names as in CONFIDENCE_WEIGHTS)."""
+        s1 = ev.ranked[0][1] if ev.ranked else 0.0
+        s2 = ev.ranked[1][1] if len(ev.ranked) > 1 else 0.0
+        n_content = max(1, len(ev.content))
+        return {
+            "lead": (s1 - s2) / s1 if s1 > 0 else 0.0,
+            "strength": math.log1p(s1) / 4.0,
+            "known_share": len(ev.known) / n_content,
+            "known_units": min(len(ev.known), 4) / 4.0,
+            "core": 1.0 if ev.concepts & CORE_CONCEPTS else 0.0,
+            "concepts": min(len(ev.concepts), 3) / 3.0,
+            "other_topic": 1.0 if ev.other_topic else 0.0,
+            "unknown_units": min(len(ev.content - ev.known), 4) / 4.0,
+        }
 
-        ``lead`` = (s1 - s2) / s1 is how far the best guide's score is ahead of the runner-up.
-        A question with two or more known units ("pay socso maid") needs a lead of
-        ``MIN_LEAD`` to reach 0.5; a one-unit question ("socso") is inherently ambiguous and
-        needs ``MIN_LEAD_ONE_UNIT``. confidence = lead / (lead + required).
-        """
-        if s1 <= 0:
+    @staticmethod
+    def confidence(features: dict[str, float], weights: dict[str, float] | None = None) -> float:
+        """The calibrated probability that the best guide answers the question: a logistic
+        model over ``features`` (weights fitted by bench/tune_confidence.py)."""
+        w = CONFIDENCE_WEIGHTS if weights is None else weights
+        z = w["bias"] + sum(w[name] * value for name, value in features.items())
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def _short_answer(self, text: str, ev: _Evidence) -> tuple[str, str] | None:
+        """(guide id, short answer) of the guide answer that fits the question best: every
+        ``when`` concept in the question, no ``unless`` concept, a yes/no question if the
+        answer wants one; most concepts first, then the better ranked guide. None if none fits
+        or the question names another agency."""
+        if self._library is None or ev.other_topic:
+            return None
+        yes_no: bool | None = None
+        rank = {gid: i for i, (gid, _) in enumerate(ev.ranked)}
+        best: tuple[int, int, str, int] | None = None
+        for gid in self._library.ids():
+            guide = self._library.get(gid, FALLBACK_ANSWER_LANG)
+            if guide is None:
+                continue
+            for i, ans in enumerate(guide.answers):
+                if not set(ans.when) <= ev.concepts or set(ans.unless) & ev.concepts:
+                    continue
+                if ans.yesno:
+                    yes_no = is_yes_no(text) if yes_no is None else yes_no
+                    if not yes_no:
+                        continue
+                key = (-len(ans.when), rank.get(gid, len(rank)), gid, i)
+                if best is None or key < best:
+                    best = key
+        if best is None:
+            return None
+        _, _, gid, i = best
+        local = self._library.get(gid, ev.lang)
+        answers = local.answers if local is not None and len(local.answers) > i else ()
+        if not answers:
+            return None
+        return gid, answers[i].text
+
+    def _both(
+        self, pair: tuple[str, str], ranked: list[tuple[str, float]], asked: set[str]
+    ) -> list[str]:
+        """For a question about two things: [the guide about both] when the best guide's title
+        names both, or a close runner-up's names both and something else the question asks
+        ("pay") and, if it is about more (besides generic words), something of that is asked
+        too; else, when the best guide is about a (or b) and the best about the other is
+        close, [the best guide about a, the best about b] and a plausible guide about both
+        after them; else []."""
+        a, b = pair
+        s1 = ranked[0][1]
+        plausible = [gid for gid, s in ranked if s >= BOTH_RATIO * s1]
+        top = ranked[0][0]
+        if {a, b} <= self._title_concepts.get(top, set()):
+            return [top]  # the best guide is about both: the ranking agrees
+        cover: str | None = None
+        for gid, score in ranked[1:]:
+            about = self._title_concepts.get(gid, set())
+            extra = about - {a, b} - GENERIC_CONCEPTS
+            shared = (about - {a, b}) & asked  # e.g. "pay" in "pay SOCSO and EIS"
+            if {a, b} <= about and shared and (not extra or extra & asked) and score >= BOTH_RATIO * s1:
+                if score >= COVER_RATIO * s1:
+                    return [gid]
+                cover = cover or gid
+
+        def best(c: str, other: str) -> str | None:
+            only = [g for g in plausible if c in self._title_concepts.get(g, set())]
+            alone = [g for g in only if other not in self._title_concepts.get(g, set())]
+            return (alone or only or [None])[0]
+
+        ga, gb = best(a, b), best(b, a)
+        if not (ga and gb and ga != gb):
+            return [cover] if cover else []
+        score = dict(ranked)
+        if top not in (ga, gb) or min(score[ga], score[gb]) < SPLIT_RATIO * s1:
+            return []  # the ranking does not see two topics: answer as usual
+        rest = asked - {a, b}
+        if rest and not all(self._title_concepts.get(g, set()) & rest for g in (ga, gb)):
+            return []  # "register with SOCSO and EIS": one action on both, not two topics
+        return [ga, gb, cover] if cover and cover not in (ga, gb) else [ga, gb]
+
+    @classmethod
+    def calibrated(cls, ev: _Evidence, weights: dict[str, float] | None = None) -> float:
+        """The confidence of a ranking. One rule on top of the model: a question of one known
+        unit ("socso", "maid") that several guides share equally is "not sure" (never opens a
+        guide, and is not dropped as "no guide" either: its guides are offered)."""
+        if not ev.plausible:
             return 0.0
-        lead = (s1 - s2) / s1
-        required = MIN_LEAD if units >= 2 else MIN_LEAD_ONE_UNIT
-        return lead / (lead + required) if lead > 0 else 0.0
+        f = cls.features(ev)
+        score = cls.confidence(f, weights)
+        units = ev.known | {"~" + c for c in ev.concepts}
+        if len(units) <= 1 and f["lead"] < MIN_LEAD_ONE_UNIT:
+            if len(units) == 1 and not ev.other_topic:
+                score = (OPEN_AT + UNSURE_AT) / 2
+            else:
+                score = min(score, (OPEN_AT + UNSURE_AT) / 2)
+        return score
+
+    def match(self, text: str, user_lang: str | None = None) -> Match:
+        """Match ``text``; see :class:`Match` for the fields."""
+        ev = self.evidence(text, user_lang)
+        if not ev.plausible:
+            return Match(ev.lang, ev.lang_confident, None, 0.0, ())
+        ranked = ev.ranked
+        best_id, s1 = ranked[0]
+        score = self.calibrated(ev)
+        found = self._short_answer(text, ev)
+        if found is not None:
+            gid, answer = found
+            others = [g for g, s in ranked if g != gid and s >= SUGGEST_RATIO * s1]
+            return Match(
+                ev.lang, ev.lang_confident, gid, max(score, OPEN_AT), tuple(others[:3]),
+                tuple(ranked), "open", answer=answer,
+            )
+        if score >= UNSURE_AT and not ev.other_topic:
+            pair = two_topics(text)
+            if pair is not None:
+                both = self._both(pair, ranked, ev.concepts)
+                if len(both) == 1:  # one guide is about both: it opens
+                    best_id, score = both[0], max(score, OPEN_AT)
+                    ranked = [(best_id, s1)] + [(g, s) for g, s in ranked if g != best_id]
+                elif both:
+                    return Match(
+                        ev.lang, ev.lang_confident, None, score, (), tuple(ranked), "unsure",
+                        both=tuple(both),
+                    )
+        others = [gid for gid, s in ranked[1:] if s >= SUGGEST_RATIO * s1]
+        if score >= OPEN_AT:
+            return Match(
+                ev.lang, ev.lang_confident, best_id, score, tuple(others[:3]), tuple(ranked), "open"
+            )
+        if score >= UNSURE_AT:
+            # "Not sure": offer 2-3 guides, the runner-up even when it is far behind.
+            offer = [best_id, *others][:3]
+            if len(offer) < 2 and len(ranked) > 1:
+                offer.append(ranked[1][0])
+            return Match(ev.lang, ev.lang_confident, None, score, tuple(offer), tuple(ranked), "unsure")
+        return Match(ev.lang, ev.lang_confident, None, score, (), tuple(ranked), "none")
 
 
 if __name__ == "__main__":  # python -m bot.domain.matcher --write-segments [CONTENT_DIR]

@@ -17,6 +17,12 @@ and returns the text with those words removed, so a salary parser can read what 
 ("Ahmad 3500 umur 61" -> rest "Ahmad 3500", age 61). Matching is case-insensitive on NFKC-folded
 text; Latin words must stand alone ("asingkan" is not "asing"). ``rest`` keeps the writer's
 letter case. No I/O, no state.
+
+For a typed chat message, :func:`salary_question` says whether it gives a wage and asks what to
+pay ("how much socso for 3k", "3000块要扣多少社险", "salary 4000 age 58") and returns the
+wage part; :attr:`WorkerWords.choices` are the worker types the words leave open (a type
+decided only by a word such as "worker" or "员工", ``vague``, leaves all four open in the chat:
+a foreign worker is a worker too).
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ import unicodedata
 from dataclasses import dataclass
 
 from bot.domain.rates import WorkerType
+from bot.domain.salary import parse_salary
 
-__all__ = ["MAX_AGE", "WorkerWords", "read_worker_words"]
+__all__ = ["MAX_AGE", "WorkerWords", "read_worker_words", "salary_question"]
 
 MAX_AGE = 130  # the calculator's limit; a larger "age" is reported as unreadable
 
@@ -47,6 +54,21 @@ class WorkerWords:
     rest: str
     domestic_unclear: bool = False
     bad_age: bool = False
+    vague: bool = False  # EMPLOYEE only from a generic word ("worker", "pekerja", "员工")
+
+    @property
+    def choices(self) -> tuple[WorkerType, ...]:
+        """The worker types the words leave open, for a chat message (see ``vague``)."""
+        if self.worker is not None and not self.vague:
+            return (self.worker,)
+        if self.domestic_unclear:
+            return (WorkerType.DOMESTIC_LOCAL, WorkerType.DOMESTIC_FOREIGN)
+        return tuple(WorkerType)
+
+    @property
+    def said_anything(self) -> bool:
+        """Whether the words name a worker type (even vaguely), a maid, or an age."""
+        return self.worker is not None or self.domestic_unclear or self.age is not None
 
 
 def _alt(words: list[str]) -> str:
@@ -62,24 +84,32 @@ _DOMESTIC_LOCAL_CJK = ["本地女佣", "本地帮佣", "本地佣人"]
 _DOMESTIC_LATIN = [
     "maid", "maids", "helper", "helpers", "amah", "domestic", "domestic worker",
     "domestic helper", "pembantu rumah", "pembantu", "pekerja domestik", "domestik",
+    "bibik", "orang gaji",
 ]
 _DOMESTIC_CJK = ["女佣", "女傭", "帮佣", "幫傭", "佣人", "傭人", "家佣", "家庭帮佣", "保姆"]
 _FOREIGN_LATIN = [
     "foreign", "foreigner", "foreign worker", "foreign employee", "asing", "pekerja asing",
-    "warga asing", "migrant", "migrant worker",
+    "warga asing", "migrant", "migrant worker", "indonesian", "indon", "filipino", "filipina",
+    "bangladeshi", "nepali", "nepalese", "myanmar",
 ]
-_FOREIGN_CJK = ["外籍员工", "外籍员", "外籍", "外劳", "外勞", "外国人", "外国劳工", "外国"]
+_FOREIGN_CJK = ["外籍员工", "外籍员", "外籍", "外劳", "外勞", "外国人", "外国劳工", "外国", "印尼", "菲律宾"]
 _LOCAL_LATIN = [
     "local", "tempatan", "employee", "employees", "local employee", "pekerja", "pekerja tempatan",
     "staff", "worker", "warganegara", "malaysian",
 ]
 _LOCAL_CJK = ["本地员工", "本地", "员工", "雇员", "大马人"]
+# ... of which these say "local" (the others only "an employee", who may be foreign)
+_EXPLICIT_LOCAL_LATIN = ["local", "tempatan", "local employee", "pekerja tempatan", "warganegara", "malaysian"]
+_EXPLICIT_LOCAL_CJK = ["本地员工", "本地", "大马人"]
 
 _DOMESTIC_RE = re.compile(_L.format(_alt(_DOMESTIC_LATIN)) + "|" + _alt(_DOMESTIC_CJK), re.I)
 _FOREIGN_RE = re.compile(_L.format(_alt(_FOREIGN_LATIN)) + "|" + _alt(_FOREIGN_CJK), re.I)
 _LOCAL_RE = re.compile(_L.format(_alt(_LOCAL_LATIN)) + "|" + _alt(_LOCAL_CJK), re.I)
 _DF_CJK_RE = re.compile(_alt(_DOMESTIC_FOREIGN_CJK))
 _DL_CJK_RE = re.compile(_alt(_DOMESTIC_LOCAL_CJK))
+_EXPLICIT_LOCAL_RE = re.compile(
+    _L.format(_alt(_EXPLICIT_LOCAL_LATIN)) + "|" + _alt(_EXPLICIT_LOCAL_CJK), re.I
+)
 
 # Ages: a word before the number, or a unit after it.
 _AGE_RE = re.compile(
@@ -87,7 +117,9 @@ _AGE_RE = re.compile(
     r"|(?:年龄|年齡|岁数|歲數)\s*[:：=]?\s*(?P<b>\d{1,4})(?!\d)\s*(?:岁|歲)?"
     r"|(?<![\d.,])(?P<c>\d{1,4})\s*(?:"
     r"(?:years?|yrs?)(?:\s*old)?(?![a-z])|y/o(?![a-z])|yo(?![a-z])|tahun(?![a-z])|岁|歲|周岁"
-    r")",
+    r")"
+    # "my worker is 61": two digits right after "is" (never an amount: no k / rb / decimals)
+    r"|(?<![a-z])(?:is|was)\s+(?P<d>\d{2})(?!\d|[.,]\d|\s*(?:k|rb|ribu|%)(?![a-z]))",
     re.I,
 )
 _SPACES = re.compile(r"\s+")
@@ -110,7 +142,7 @@ def read_worker_words(text: str) -> WorkerWords:
     bad_age = False
     m = _AGE_RE.search(rest)
     if m is not None:
-        value = int(m.group("a") or m.group("b") or m.group("c"))
+        value = int(m.group("a") or m.group("b") or m.group("c") or m.group("d"))
         if value > MAX_AGE:
             bad_age = True
         else:
@@ -119,6 +151,7 @@ def read_worker_words(text: str) -> WorkerWords:
 
     worker: WorkerType | None = None
     unclear = False
+    vague = False
     exact = _EXACT.search(rest)
     if exact is not None:
         code = re.sub(r"[-_ ]", "-", exact.group().lower())
@@ -146,7 +179,53 @@ def read_worker_words(text: str) -> WorkerWords:
             worker = WorkerType.FOREIGN
         elif local:
             worker = WorkerType.EMPLOYEE
+            vague = not _EXPLICIT_LOCAL_RE.search(rest_wo)
         if domestic or foreign or local:
             rest = _LOCAL_RE.sub(" ", rest_wo)
     rest = _SPACES.sub(" ", rest).strip()
-    return WorkerWords(worker, age, rest, unclear, bad_age)
+    return WorkerWords(worker, age, rest, unclear, bad_age, vague)
+
+
+# --- a wage inside a chat question ------------------------------------------------------------
+
+_W = r"(?<![a-z])"  # a Latin word starts here
+_E = r"(?![a-z])"  # ... and ends here
+# A wage with one of these words is a question about the amount to pay.
+_ASKS_AMOUNT = re.compile(
+    _W + r"(?:how\s+much|berapa|brp|calculate|calc|kira|count|socso|sosco|perkeso|eis|sip"
+    r"|lindung|contributions?|caruman|carum|deduct(?:ion|ed)?|potong(?:an)?|pay|bayar"
+    r"|salary|wages?|gaji|income|pendapatan|earns?|rm|myr|ringgit)" + _E
+    + r"|多少|几多|算|扣|交|缴|付|社险|社保|就业保险|工资|月薪|薪水|人工|底薪|令吉|块|元"
+)
+# ... unless it is about something else that carries a number: a deadline, a penalty, a law.
+_OTHER_TOPIC = re.compile(
+    _W + r"(?:act|akta|section|seksyen|form|borang|late|lewat|fine|denda|penalty|penalti|interest"
+    r"|faedah|deadline|due|tarikh|jail|prison|penjara|phone|call|hotline|telefon|register"
+    r"|daftar|password|login|claim|tuntutan|benefits?|compensation|pampasan"
+    r"|year|years|tahun|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|jun[e]?"
+    r"|jul[y]?|aug(?:ust)?|sep(?:tember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|day|days|hari"
+    r"|percent|peratus)" + _E
+    + r"|%|罚|利息|迟|截止|期限|法令|表格|注册|登记|密码|电话|索赔|赔偿|年|号|日"
+)
+
+
+def salary_question(text: str) -> str | None:
+    """The wage part of a chat message that gives a wage and asks what to pay, else None.
+
+    After the worker and age words are taken out (:func:`read_worker_words`), it must hold
+    exactly one amount of at least RM100, a word about pay or contributions or the worker, and
+    no word of another topic that carries numbers (dates, deadlines, penalties, laws, forms,
+    percentages).
+    """
+    if not text or len(text) > 200:
+        return None
+    ww = read_worker_words(text)
+    rest = ww.rest.lower()
+    if _OTHER_TOPIC.search(rest):
+        return None
+    p = parse_salary(rest)
+    if p.kind != "ok" or p.amount is None or p.amount < 100:
+        return None
+    if not (_ASKS_AMOUNT.search(rest) or ww.said_anything):
+        return None
+    return rest

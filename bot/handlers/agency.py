@@ -204,4 +204,3 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("agency", agency_command))
     app.add_handler(CommandHandler("agencies", agencies_command))
     app.add_handler(CallbackQueryHandler(unfollow_button, pattern=r"^af:u:"))
-    app.bot_data["services"].extras.setdefault("start_payload_hooks", []).append(start_payload_hook)

@@ -17,7 +17,7 @@ import functools
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
@@ -41,9 +41,9 @@ from bot.agencies import (
     AgencyService,
     choose_version,
     is_operator,
-    parse_iso_utc,
     unfollow_markup,
 )
+from bot.domain.clock import parse_utc, parse_utc_or_none, utc_now, utc_text
 from bot.handlers.common import keyboard, reply, services
 from bot.i18n import LANG_NAMES, LANGS, t, use_lang
 from bot.i18n import n as plural
@@ -321,7 +321,7 @@ async def _show_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE, tota
             [(str(t("broadcast.button_schedule")), "bc:sched")],
         ]
     else:
-        local = datetime.fromisoformat(when).astimezone(services(context).config.tz)
+        local = parse_utc(when).astimezone(services(context).config.tz)
         text = t("broadcast.confirm_scheduled", count=total, when=local.strftime(WHEN_FORMAT))
         rows = [[(str(t("broadcast.button_confirm_schedule")), "bc:send")]]
     await reply(update, context, text, keyboard([*rows, _cancel_row()]))
@@ -332,7 +332,7 @@ async def on_schedule(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int
         await _answer(update, t("broadcast.stale"))
         return None
     await _answer(update)
-    example = datetime.now(services(context).config.tz).replace(minute=0).strftime(WHEN_FORMAT)
+    example = utc_now().astimezone(services(context).config.tz).replace(minute=0).strftime(WHEN_FORMAT)
     await reply(update, context, t("broadcast.ask_when", example=example), keyboard([_cancel_row()]))
     return WHEN
 
@@ -343,7 +343,7 @@ def parse_when(text: str, tz: Any, now: datetime | None = None) -> datetime | st
         moment = datetime.strptime(" ".join(text.split()), WHEN_FORMAT).replace(tzinfo=tz)
     except ValueError:
         return "broadcast.bad_when"
-    if moment <= (now or datetime.now(UTC)):
+    if moment <= (now or utc_now()):
         return "broadcast.past_when"
     return moment
 
@@ -356,7 +356,7 @@ async def on_when(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | N
         await reply(update, context, t(result), keyboard([_cancel_row()]))
         return None
     draft = _draft(context)
-    draft["when"] = result.astimezone(UTC).isoformat()
+    draft["when"] = utc_text(result)
     _, total = _recipients_per_version(draft)
     await _show_confirm(update, context, total)
     return PREVIEW
@@ -378,8 +378,8 @@ async def on_send(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | N
         await update.callback_query.edit_message_reply_markup(None)  # type: ignore[union-attr]
     except TelegramError as exc:
         log.debug("could not remove the confirm buttons: %s", exc)
-    when = parse_iso_utc(draft.get("when"))
-    if when is not None and when <= datetime.now(UTC):
+    when = parse_utc_or_none(draft.get("when"))
+    if when is not None and when <= utc_now():
         when = None  # the chosen time passed while confirming: send now
     outbox = services(context).extras["outbox"]
     service = _service(context)
@@ -442,7 +442,7 @@ def _status_line(context: ContextTypes.DEFAULT_TYPE, row: dict[str, Any]) -> str
     target = agency.name if agency else str(t("broadcast.target_everyone"))
     when = ""
     if row["state"] == "scheduled" and row["scheduled_at"]:
-        local = parse_iso_utc(row["scheduled_at"]).astimezone(services(context).config.tz)  # type: ignore[union-attr]
+        local = parse_utc_or_none(row["scheduled_at"]).astimezone(services(context).config.tz)  # type: ignore[union-attr]
         when = local.strftime(WHEN_FORMAT)
     return str(
         t(
@@ -529,7 +529,7 @@ async def progress_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
         if context.job is not None:
             context.job.schedule_removal()
         return
-    now = datetime.now(UTC)
+    now = utc_now()
     for row in rows:
         try:
             await _tick_one(context, service, outbox, row, now)
@@ -539,24 +539,23 @@ async def progress_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _tick_one(context: ContextTypes.DEFAULT_TYPE, service: AgencyService, outbox: Any,
                     row: dict[str, Any], now: datetime) -> None:
+    """One broadcast at one tick: the service decides (start, progress, finish), this renders
+    and sends."""
     chat_id = row["progress_chat_id"]
     user = services(context).storage.get_user(chat_id) if chat_id else None
     with use_lang(user["lang"] if user else "en"):
-        if row["state"] == "scheduled":
-            due = parse_iso_utc(row["scheduled_at"])
-            if due is not None and due > now:
-                return
-            service.set_state(row["id"], "sending")
-            row["state"] = "sending"
-            if chat_id:
-                message = await context.bot.send_message(chat_id, t("broadcast.starting"), parse_mode=ParseMode.HTML)
-                service.set_progress_message(row["id"], chat_id, message.message_id)
-                row["progress_message_id"] = message.message_id
-        counts = service.progress(outbox, row["id"])
-        finished = counts["queued"] + counts["sending"] == 0
+        started = service.start_if_due(row, now)
+        if started is None:
+            return
+        if started and chat_id:
+            message = await context.bot.send_message(chat_id, t("broadcast.starting"), parse_mode=ParseMode.HTML)
+            service.set_progress_message(row["id"], chat_id, message.message_id)
+            row["progress_message_id"] = message.message_id
+        step = service.progress_step(outbox, row)
+        counts = step.counts
         text = str(t("broadcast.progress", id=row["id"], sent=counts["sent"], total=row["recipients"],
                      unreachable=counts["unreachable"], failed=counts["failed"]))
-        if chat_id and row["progress_message_id"] and text != row["last_progress"]:
+        if service.needs_progress_edit(row, text):
             try:
                 await context.bot.edit_message_text(
                     text, chat_id=chat_id, message_id=row["progress_message_id"], parse_mode=ParseMode.HTML
@@ -564,10 +563,9 @@ async def _tick_one(context: ContextTypes.DEFAULT_TYPE, service: AgencyService, 
             except BadRequest as exc:
                 log.debug("progress message not edited: %s", exc)
             service.set_last_progress(row["id"], text)
-        if not finished:
+        if not step.finished:
             return
-        service.set_state(row["id"], "done" if row["state"] == "sending" else row["state"], finished=True)
-        if chat_id and (row["state"] == "sending" or row["progress_message_id"]):
+        if service.finish(row):
             await context.bot.send_message(
                 chat_id,
                 t("broadcast.report", id=row["id"], delivered=counts["sent"], unreachable=counts["unreachable"],

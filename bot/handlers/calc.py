@@ -47,6 +47,7 @@ from bot.domain.rates import (
     schedules,
 )
 from bot.domain.salary import ABSURD_ABOVE, looks_like_salary, parse_salary
+from bot.domain.worker_words import WorkerWords, read_worker_words
 from bot.handlers.common import Button, edit_or_reply, keyboard, lang, reply, services
 from bot.handlers.start import stale_button
 from bot.i18n import format_money, format_month, render, t
@@ -297,10 +298,14 @@ def _headline(state: CalcState) -> Markup:
     return t("calc.title", wage=format_money(state.wage), month=format_month(state.year, state.month))
 
 
-def worker_picker(state: CalcState, *, back: bool) -> tuple[str, InlineKeyboardMarkup]:
+def worker_picker(
+    state: CalcState, *, back: bool, only: tuple[WorkerType, ...] = tuple(WorkerType)
+) -> tuple[str, InlineKeyboardMarkup]:
     text = f"{t('calc.ask_worker')}\n{_headline(state)}"
     rows: list[list[Button]] = [
-        [(str(t(f"calc.pick.{w.value}")), replace(state, worker=w).data("W"))] for w in WorkerType
+        [(str(t(f"calc.pick.{w.value}")), replace(state, worker=w).data("W"))]
+        for w in WorkerType
+        if w in only
     ]
     if back:
         rows.append([(str(t("calc.btn.back")), state.data("r"))])
@@ -359,16 +364,52 @@ async def show_result(update: Update, context: ContextTypes.DEFAULT_TYPE, state:
     await _show(update, context, text, result_keyboard(state, c, _now_ym(context)))
 
 
+def age_band(age: int) -> str:
+    """The calculator's age band of an age in years."""
+    return "u55" if age < 55 else "55" if age < 60 else "60"
+
+
+def _remembered_line(worker: WorkerType | None, age: str | None) -> Markup | None:
+    """"Using your earlier choice: ..." for the saved choices applied to this answer."""
+    parts = []
+    if worker is not None:
+        parts.append(str(_worker_label(worker)))
+    if age is not None:
+        parts.append(str(t("understand.age", band=_age_label(age))))
+    if not parts:
+        return None
+    return t("understand.remembered", choices=", ".join(parts))
+
+
 async def start_calculation(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, wage: Decimal, ym: int | None = None
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    wage: Decimal,
+    ym: int | None = None,
+    words: WorkerWords | None = None,
 ) -> None:
-    """Use the saved choices: ask the worker type first if there is none, else answer."""
-    worker, age, opt_out = load_prefs(context, _chat_id(update))
+    """Answer with what the message said, then the saved choices that do not contradict it
+    (named on the result, with the buttons to change them); ask for the worker type when
+    neither settles it, offering only the types the words leave open."""
+    words = words or WorkerWords(None, None, "")
+    saved_worker, saved_age, opt_out = load_prefs(context, _chat_id(update))
+    choices = words.choices
+    worker = choices[0] if len(choices) == 1 else None
+    used_worker = used_age = None
+    if worker is None and saved_worker in choices:
+        worker = used_worker = saved_worker
+    age = age_band(words.age) if words.age is not None else None
+    if age is None and saved_age is not None:
+        age = used_age = saved_age
     state = CalcState(wage, ym if ym is not None else _now_ym(context), worker, age, opt_out)
     if worker is None:
-        await _show(update, context, *worker_picker(state, back=False))
+        await _show(update, context, *worker_picker(state, back=False, only=choices))
         return
-    await show_result(update, context, state)
+    text, c = result_text(state)
+    note = _remembered_line(used_worker, used_age)
+    if note is not None:
+        text = f"{text}\n\n{note}"
+    await _show(update, context, text, result_keyboard(state, c, _now_ym(context)))
 
 
 # --- typed input ------------------------------------------------------------------------------
@@ -378,9 +419,10 @@ async def answer_salary(update: Update, context: ContextTypes.DEFAULT_TYPE, text
     """Answer a typed salary (from /calc, after the prompt, or the free-text router)."""
     if context.chat_data is not None:
         context.chat_data.pop(WAIT_KEY, None)
-    p = parse_salary(text)
+    words = read_worker_words(text)
+    p = parse_salary(words.rest if words.said_anything else text)
     if p.kind == "ok" and p.amount is not None:
-        await start_calculation(update, context, p.amount)
+        await start_calculation(update, context, p.amount, words=words)
         return
     if p.kind == "ambiguous":
         ym = _now_ym(context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
+from telegram.request import BaseRequest
 
 from bot.i18n import current_lang, t
 
@@ -24,7 +26,15 @@ class Services:
 
     config: Config
     storage: Storage
+    # the bot's two HTTP clients (API calls, getUpdates): closed by close_requests when start-up
+    # fails, since PTB's Bot.shutdown skips a bot whose initialize() did not complete
+    requests: tuple[BaseRequest, ...] = ()
     extras: dict[str, Any] = field(default_factory=dict)
+
+    async def close_requests(self) -> None:
+        for request in self.requests:
+            with contextlib.suppress(Exception):
+                await request.shutdown()
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:

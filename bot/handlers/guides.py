@@ -221,11 +221,15 @@ def all_steps_views(lib: GuideLibrary, guide: Guide, lang: str) -> list[View]:
 
 
 def no_match_view(lib: GuideLibrary, lang: str) -> View:
+    """No guide fits: say so, name the helpline, and show the guides menu."""
     menu = menu_view(lib, lang)
-    return View(f"{t('guides.no_match', lang)}\n\n{menu.text}", menu.markup)
+    return View(f"{t('understand.no_guide', lang)}\n\n{menu.text}", menu.markup)
 
 
-def suggestions_view(lib: GuideLibrary, ids: tuple[str, ...], lang: str) -> View | None:
+def suggestions_view(
+    lib: GuideLibrary, ids: tuple[str, ...], lang: str, key: str = "understand.not_sure"
+) -> View | None:
+    """"Not sure" (or "two things"): the guides as buttons, then all guides and the menu."""
     rows: list[list[tuple[str, str]]] = []
     for gid in ids[:3]:
         guide = lib.get(gid, lang)
@@ -233,8 +237,13 @@ def suggestions_view(lib: GuideLibrary, ids: tuple[str, ...], lang: str) -> View
             rows.append([(guide.title, _data(f"g:{gid}:1:{lang}"))])
     if not rows:
         return None
-    rows.append([(str(t("guides.all_guides", lang)), _data(f"gm:{lang}"))])
-    return View(str(t("guides.did_you_mean", lang)), keyboard(rows))
+    rows.append(
+        [
+            (str(t("guides.all_guides", lang)), _data(f"gm:{lang}")),
+            (str(t("menu.main", lang)), "menu:main"),
+        ]
+    )
+    return View(str(t(key, lang)), keyboard(rows))
 
 
 # --------------------------------------------------------------------------- handlers
@@ -259,7 +268,8 @@ async def menu_guides(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
-    """Answer a typed question: the guide, "did you mean" choices, or the helpline."""
+    """Answer a typed question: the guide (with its short answer to a yes/no question first),
+    both guides of a two-topic question, "not sure" choices, or "no guide" and the helpline."""
     user_lang = current_lang.get()
     lib = library(context)
     found = matcher(context).match(text, user_lang)
@@ -269,17 +279,26 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
             guide = lib.get(found.guide, lang)
             if guide is not None and guide.steps:
                 offer = lang if found.lang_confident and lang != user_lang else None
-                await _send(update, context, step_view(lib, guide, 1, lang, offer_lang=offer))
+                view = step_view(lib, guide, 1, lang, offer_lang=offer)
+                if found.answer:
+                    view = View(f"<b>{Markup.escape(found.answer)}</b>\n\n{view.text}", view.markup)
+                await _send(update, context, view)
                 return
-        view = suggestions_view(lib, found.suggestions, lang)
-        if view is not None:
-            await _send(update, context, view)
-            return
+        if found.both:
+            view = suggestions_view(lib, found.both, lang, "understand.two_topics")
+            if view is not None:
+                await _send(update, context, view)
+                return
+        if found.band == "unsure":
+            view = suggestions_view(lib, found.suggestions, lang)
+            if view is not None:
+                await _send(update, context, view)
+                return
+        try:  # logged before the answer goes out, so the log is complete once it is seen
+            services(context).storage.log_unanswered(text, lang, "no-match")
+        except sqlite3.Error as exc:  # the answer matters more than the log
+            alarm_for(services(context).storage).failure(exc, "logging an unanswered question")
         await _send(update, context, no_match_view(lib, lang))
-    try:
-        services(context).storage.log_unanswered(text, lang, "no-match")
-    except sqlite3.Error as exc:  # the answer matters more than the log
-        alarm_for(services(context).storage).failure(exc, "logging an unanswered question")
 
 
 async def _stale(update: Update, context: ContextTypes.DEFAULT_TYPE, user_lang: str) -> None:

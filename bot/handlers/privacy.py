@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -29,6 +29,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.domain.clock import parse_utc
 from bot.domain.deadlines import KL, days_from_mask
 from bot.handlers.calc import AGE_OF_STORED
 from bot.handlers.common import keyboard, reply, services
@@ -89,7 +90,7 @@ def _worker_type(value: Any) -> str:
 def _when(value: Any) -> str:
     """A stored UTC ISO time as a date and time in Malaysia, in the current language."""
     try:
-        moment = datetime.fromisoformat(str(value))
+        moment = parse_utc(str(value))
     except (TypeError, ValueError):
         return _value(value)
     if moment.tzinfo is None:

@@ -15,7 +15,7 @@ import logging
 import re
 import sqlite3
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +32,7 @@ from telegram.ext import (
 )
 
 from bot.dbhealth import alarm_for
+from bot.domain.clock import utc_now
 from bot.domain.deadlines import (
     DEADLINE_DAYS_CHOICES,
     HOUR_CHOICES,
@@ -122,7 +123,7 @@ def settings_text(
         parts.append(str(t("remind.no_workers")))
     if enabled:
         if upcoming is _UNSET:
-            upcoming = next_moment(row_settings(row), now or datetime.now(UTC))
+            upcoming = next_moment(row_settings(row), now or utc_now())
         if upcoming is not None:
             local = upcoming.at.astimezone(KL)
             parts.append(str(t("remind.next", date=format_date(local.date()), time=_hour_text(local.hour),
@@ -175,7 +176,7 @@ async def show_settings(update: Update, context: ContextTypes.DEFAULT_TYPE, *, e
     upcoming: DueReminder | None = None
     if row["enabled"]:
         try:
-            upcoming = next_reminder(services(context).storage, chat.id, datetime.now(UTC))
+            upcoming = next_reminder(services(context).storage, chat.id, utc_now())
         except sqlite3.Error as exc:  # the settings still show; the next date is left out
             alarm_for(services(context).storage).failure(exc, "computing the next reminder")
     text, markup = settings_text(row, workers, upcoming=upcoming), settings_keyboard(row, workers)
@@ -470,7 +471,7 @@ async def _snooze(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -
         return
     query, chat_id, store = found
     row = store.ensure(chat_id)
-    until = tomorrow_at(datetime.now(UTC), row["hour"])
+    until = tomorrow_at(utc_now(), row["hour"])
     store.snooze(chat_id, ym, until)
     await query.answer(t("remind.snoozed_toast"))
     await reply(update, context, t("remind.snoozed", date=format_date(until.date()), time=_hour_text(until.hour),
@@ -487,7 +488,7 @@ async def reminder_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     if outbox is None:
         log.warning("no outbox installed: reminders are not sent")
         return
-    now = datetime.now(UTC)
+    now = utc_now()
     try:
         # On the event loop in small chunks (bot.reminders.send_due_async): a thread would hold
         # the GIL for most of a big slot and stall interactive replies meanwhile.
@@ -518,7 +519,7 @@ async def _start_job(app: Application) -> None:
     if app.job_queue is None:
         log.warning("no job queue: reminders are not scheduled")
         return
-    now = datetime.now(UTC)
+    now = utc_now()
     first = (now.replace(second=0, microsecond=0) + timedelta(minutes=1) - now).total_seconds()
     app.job_queue.run_repeating(reminder_tick, interval=60, first=first, name=JOB_NAME)
 

@@ -14,6 +14,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.handlers import agency
 from bot.handlers.common import (
     edit_or_reply,
     keyboard,
@@ -34,9 +35,8 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     payload = context.args[0][:64] if context.args else None
     if payload:
-        for hook in services(context).extras.get("start_payload_hooks", []):
-            if await hook(update, context, payload):
-                return  # agency/staff links live in their own tables: not kept as a payload
+        if await agency.start_payload_hook(update, context, payload):
+            return  # agency/staff links live in their own tables: not kept as a payload
         services(context).storage.set_start_payload(chat.id, payload)
     user = update.effective_user
     name = user.first_name if user and user.first_name else ""

@@ -1,17 +1,17 @@
-"""Free text: a typed salary goes to the calculator, anything else is a question for the guides."""
+"""Free text: small talk gets a friendly answer, a salary (or a question about one) goes to the
+calculator, anything else is a question for the guides."""
 
 from __future__ import annotations
-
-import importlib
-import importlib.util
 
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bot.domain.salary import looks_like_salary
-from bot.handlers import guides
+from bot.domain.smalltalk import small_talk
+from bot.domain.worker_words import salary_question
+from bot.handlers import calc, guides
 from bot.handlers.common import send_main_menu
-from bot.i18n import t
+from bot.i18n import current_lang, t, use_lang
 
 
 async def route_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -22,18 +22,14 @@ async def route_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     text = message.text.strip()
     if not text:
         return
-    if looks_like_salary(text):
-        calc = (
-            importlib.import_module("bot.handlers.calc")
-            if importlib.util.find_spec("bot.handlers.calc") is not None
-            else None
-        )
-        answer_salary = getattr(calc, "answer_salary", None)
-        if answer_salary is None:
-            # No calculator installed: don't log a salary as an unanswered question.
-            await send_main_menu(update, context, intro=t("fallback.not_understood"))
-            return
-        await answer_salary(update, context, text)
+    chat = small_talk(text)
+    if chat is not None:
+        # A short friendly answer and the menu; not a question, so not logged as unanswered.
+        with use_lang(chat.lang or current_lang.get()):
+            await send_main_menu(update, context, intro=t(f"understand.{chat.kind}"))
+        return
+    if looks_like_salary(text) or salary_question(text) is not None:
+        await calc.answer_salary(update, context, text)
         return
     await guides.answer_question(update, context, text)
 
