@@ -90,7 +90,6 @@ def _serve(config: Config) -> int:
     except BaseException:
         with contextlib.suppress(Exception):
             loop.run_until_complete(app.shutdown())
-        loop.run_until_complete(app.bot_data["services"].close_requests())
         loop.close()
         raise
     app.run_polling(allowed_updates=Update.ALL_TYPES)  # initialize() again is a no-op
