@@ -24,9 +24,10 @@ How it works
 
 Pure Python: no telegram imports.
 
-Length (over 500 lines): about 200 of them are the synonym data (``CONCEPTS``), kept next to the
-analysis that uses it; the ``# ---`` sections (data, analysis, language, index, matcher) are the
-seams to split along, the data first (e.g. into a JSON file beside ``zh_segments.json``).
+Length (over 500 lines): about 300 of them are data (``CONCEPTS``, stop words, markers,
+weights), kept next to the analysis that uses them; the ``# ---`` sections (data, analysis,
+question form, two topics, language, index, matcher) are the seams to split along, the data
+first (e.g. ``domain/concepts.py``, which would also end the guides <-> matcher import cycle).
 """
 
 from __future__ import annotations
