@@ -97,9 +97,9 @@ async def measure(db: Path, code: str, server: dict, rate: float, cap: int, work
     storage = Storage(db)
     app = build_application(config, storage, token=TOKEN)
     if workers:
-        app.bot_data["services"].extras["outbox_sender"].workers = workers
+        app.bot_data["services"].sender.workers = workers
     await start_application(app, poll=False)
-    outbox = app.bot_data["services"].extras["outbox"]
+    outbox = app.bot_data["services"].outbox
     service = AgencyService(storage)
     results: dict = {}
     t0 = time.perf_counter()

@@ -69,7 +69,7 @@ async def run(db: Path, mode: str, probe_interval: float) -> None:
         if app.job_queue is not None:  # the real per-minute job would scan "now" meanwhile
             for job in app.job_queue.jobs():
                 job.schedule_removal()
-        outbox = app.bot_data["services"].extras["outbox"]
+        outbox = app.bot_data["services"].outbox
         latencies: dict[str, list[float]] = {"before": [], "during": []}
         phase = "before"
         stop = asyncio.Event()

@@ -24,8 +24,19 @@ from telegram.request import BaseRequest
 
 from bot.config import Config
 from bot.dbhealth import alarm_for
-from bot.handlers import agency, broadcast, calc, guides, privacy, reminders, stafflist, start, text
-from bot.handlers.common import Services, main_menu_keyboard
+from bot.handlers import (
+    agency,
+    broadcast,
+    calc,
+    guides,
+    menu,
+    privacy,
+    reminders,
+    stafflist,
+    start,
+    text,
+)
+from bot.handlers.common import CONTEXT_TYPES, Services, main_menu_keyboard, services_of
 from bot.i18n import LANGS, catalogs, current_lang, set_content_dir, t
 from bot.locks import SENDER_LOCK, GuardedSender, SenderLock
 from bot.logs import UpdateLog, deployment_salt, name_handler
@@ -55,7 +66,9 @@ Hook = Callable[[Application], Awaitable[Any]]
 
 # Feature modules, each with register(app) and optionally COMMANDS = [(command, key)].
 # Order matters: PTB gives an update to the first matching handler of a group.
-FEATURES: list[Any] = [start, reminders, agency, broadcast, privacy, stafflist, calc, guides, text]
+FEATURES: list[Any] = [
+    start, menu, reminders, agency, broadcast, privacy, stafflist, calc, guides, text,
+]  # fmt: skip
 
 
 class BotApplication(Application):
@@ -174,7 +187,7 @@ async def _before_every_update(update: Update, context: ContextTypes.DEFAULT_TYP
         raise ApplicationHandlerStop
     if chat is None or chat.type != "private":
         return
-    storage: Storage = context.application.bot_data["services"].storage
+    storage: Storage = services_of(context.application).storage
     alarm = alarm_for(storage)
     row = None
     try:
@@ -216,7 +229,7 @@ async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if isinstance(error, sqlite3.DatabaseError) and not isinstance(
         error, sqlite3.IntegrityError | sqlite3.ProgrammingError
     ):  # read-only file, disk full, locked, I/O error: logged once per outage
-        alarm_for(context.application.bot_data["services"].storage).failure(error, "handling an update")
+        alarm_for(services_of(context.application).storage).failure(error, "handling an update")
     elif _undeliverable(error):  # Telegram trouble, already retried: ask the user to try again
         log.warning("could not answer an update: %s: %s", type(error).__name__, error)
     else:
@@ -245,7 +258,7 @@ async def _on_throttled(app: Application, update: Update, notify: bool) -> None:
     lang = lang_from_telegram(user.language_code if user else None)
     if chat is not None and chat.type == "private":
         try:
-            row = app.bot_data["services"].storage.get_user(chat.id)
+            row = services_of(app).storage.get_user(chat.id)
         except sqlite3.Error:
             row = None
         lang = row["lang"] if row else lang
@@ -260,7 +273,7 @@ async def _on_throttled(app: Application, update: Update, notify: bool) -> None:
 
 
 def _mark_blocked(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
-    storage = context.application.bot_data["services"].storage
+    storage = services_of(context.application).storage
     try:
         storage.set_blocked(chat_id)
     except sqlite3.Error as exc:
@@ -340,26 +353,27 @@ def build_application(
         .post_init(_post_init)
         .post_stop(_post_stop)
         .rate_limiter(OutboxRateLimiter.for_config(config, observer=metrics))
+        .context_types(CONTEXT_TYPES)
         .build()
     )
-    services = app.bot_data["services"] = Services(
-        config=config, storage=storage, requests=transports
-    )
-    extras = services.extras
-    extras["metrics"] = metrics
-    # /help lists the same public commands as Telegram's command menu
-    extras["commands"] = [c for feature in FEATURES for c in getattr(feature, "COMMANDS", [])]
-
     # The outbox and its sender; the sender runs only while this process holds the lease.
     outbox = Outbox(storage)
     sender = OutboxSender(app.bot, outbox, workers=OUTBOX_WORKERS)
-    extras["outbox"], extras["outbox_sender"] = outbox, sender
     guard: GuardedSender | None = None
     if outbox_sender:
         guard = GuardedSender(
             SenderLock(storage, SENDER_LOCK, SENDER_LOCK_TTL), sender.start, sender.stop
         )
-        extras["sender_lock"] = guard
+    app.bot_data["services"] = Services(
+        config=config,
+        storage=storage,
+        metrics=metrics,
+        outbox=outbox,
+        sender=sender,
+        sender_lock=guard,
+        # /help lists the same public commands as Telegram's command menu
+        commands=[c for feature in FEATURES for c in getattr(feature, "COMMANDS", [])],
+    )
 
     assert isinstance(app, BotApplication)
     app.add_handler(TypeHandler(Update, _before_every_update), group=-100, named=False)
@@ -374,12 +388,6 @@ def build_application(
 
     async def stop_checkpoints(_app: Application) -> None:
         storage.stop_background_checkpoints()
-
-    async def feature_jobs(app: Application) -> None:
-        # The reminder and broadcast jobs: their handler modules still put them in
-        # extras["post_init"] on register(); they become entries of on_start with typed Services.
-        for hook in extras.get("post_init", []):
-            await hook(app)
 
     async def start_sender(_app: Application) -> None:
         if guard is not None:
@@ -398,7 +406,8 @@ def build_application(
         start_checkpoints,
         set_command_menus,
         start_sender,
-        feature_jobs,
+        reminders.start_job,  # the per-minute reminder run
+        broadcast.start_job,  # scheduled broadcasts and their progress messages
         run_post_init,
     ]
     on_stop: list[Hook] = [stop_sender, stop_checkpoints]

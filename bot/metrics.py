@@ -1,7 +1,7 @@
 """In-process counters: updates in, messages out, 429s, failures. Shown by /healthz and logged.
 
 One :class:`Metrics` per Application, made by ``build_application`` and kept in
-``services.extras["metrics"]`` (see :func:`metrics_for`). Nobody patches anything to count: the
+``services.metrics`` (see :func:`metrics_for`). Nobody patches anything to count: the
 classes that see the events are given the Metrics at construction and call it —
 ``PerChatUpdateProcessor`` (bot/app.py) counts each update in, ``OutboxRateLimiter``
 (bot/outbox) reports each Bot API attempt it runs to :meth:`Metrics.api_call`, and the app's
@@ -72,12 +72,8 @@ class Metrics:
 
 
 def metrics_for(app: Application) -> Metrics:
-    """The app's Metrics (created on first use)."""
-    extras = app.bot_data["services"].extras
-    metrics = extras.get("metrics")
-    if metrics is None:
-        metrics = extras["metrics"] = Metrics()
-    return metrics
+    """The app's Metrics (built with its Services)."""
+    return app.bot_data["services"].metrics
 
 
 async def _log_summary(context: ContextTypes.DEFAULT_TYPE) -> None:

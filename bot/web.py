@@ -27,6 +27,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.error import TelegramError
 
+from bot.handlers.common import services_of
 from bot.metrics import metrics_for
 from bot.wire import scrub
 
@@ -96,8 +97,7 @@ def parse_update_body(raw: bytes) -> dict[str, Any]:
 
 def health(app: Application) -> tuple[bool, dict[str, Any]]:
     """(healthy, report) for ``app``: database, scheduler, outbox backlog, sender, counters."""
-    services = app.bot_data["services"]
-    extras = services.extras
+    services = services_of(app)
     report: dict[str, Any] = {}
     try:
         services.storage.db.conn.execute("SELECT 1").fetchone()
@@ -108,21 +108,17 @@ def health(app: Application) -> tuple[bool, dict[str, Any]]:
         report["database"] = False
     job_queue = app.job_queue
     report["scheduler"] = bool(job_queue is not None and job_queue.scheduler.running)
-    outbox = extras.get("outbox")
+    outbox = services.outbox
     backlog: dict[str, Any] = {"backlog": None, "oldest_queued_age_s": None}
-    if outbox is not None and report["database"]:
+    if report["database"]:
         with contextlib.suppress(sqlite3.Error):
             count, age = outbox.backlog()
             backlog = {"backlog": count, "oldest_queued_age_s": round(age, 1)}
     report["outbox"] = backlog
-    guard = extras.get("sender_lock")
-    sender = extras.get("outbox_sender")
-    if guard is not None:
-        report["sender"] = guard.describe()
-    elif sender is not None:
-        report["sender"] = {"state": "running" if sender.running else "stopped"}
+    if services.sender_lock is not None:
+        report["sender"] = services.sender_lock.describe()
     else:
-        report["sender"] = {"state": "disabled"}
+        report["sender"] = {"state": "running" if services.sender.running else "stopped"}
     report["counters"] = metrics_for(app).snapshot()
     ok = report["database"] and report["scheduler"]
     return ok, {"ok": ok, **report}

@@ -193,10 +193,10 @@ async def test_scheduled_broadcast_can_be_cancelled(bot: BotHarness) -> None:
     scheduled = await server.wait_for_bot_message(STAFF)
     assert scheduled.text == t("broadcast.scheduled", "en", id=1, count=1, when=when)
 
-    outbox = bot.app.bot_data["services"].extras["outbox"]
+    outbox = bot.app.bot_data["services"].outbox
     assert outbox.group_progress("broadcast:1")["queued"] == 1
     await bot.restart()  # a scheduled broadcast survives a restart
-    outbox = bot.app.bot_data["services"].extras["outbox"]
+    outbox = bot.app.bot_data["services"].outbox
     assert outbox.group_progress("broadcast:1")["queued"] == 1
 
     # Another agency's staff member cannot see or cancel it.

@@ -327,7 +327,7 @@ async def _faulty_session(tmp_path: Path, caplog: pytest.LogCaptureFixture, hand
         await bot.start()
         assert bot.app is not None and bot.storage is not None
         try:
-            sender = bot.app.bot_data["services"].extras["outbox_sender"]
+            sender = bot.app.bot_data["services"].sender
             sender.backoff_base = 0.2  # the outbox's own retries, sped up for the test
             langs = ["en", "ms", "zh"] * 6
             faulty_users = [300 + i for i in range(len(langs))]
@@ -355,7 +355,7 @@ async def _faulty_session(tmp_path: Path, caplog: pytest.LogCaptureFixture, hand
             faults = FaultLog(seed=20261125)
             faults.install(server)
             server.faults = FaultPlan(rate=0.2, kinds=FAULT_KINDS, timeout_delay=1.0, retry_after=1)
-            outbox = bot.app.bot_data["services"].extras["outbox"]
+            outbox = bot.app.bot_data["services"].outbox
             _, queued = AgencyService(bot.storage).create_broadcast(
                 outbox, agency=None, created_by=0, versions={"ms": {"text": BROADCAST_TEXT}})
             today = datetime.now(KL)
@@ -481,8 +481,8 @@ async def test_database_outage_apologises_logs_once_and_recovers(
         harness.app, harness.storage = app, storage
         await start_application(app)
         try:
-            sender = app.bot_data["services"].extras["outbox_sender"]
-            outbox = app.bot_data["services"].extras["outbox"]
+            sender = app.bot_data["services"].sender
+            outbox = app.bot_data["services"].outbox
             for user in (reader, writer):
                 await harness.say(user, "/start")
             # The calm before: the answers reading features give.
@@ -551,8 +551,8 @@ async def test_outbox_outcome_write_fails_then_is_recorded_once(tmp_path: Path) 
         harness.app, harness.storage = app, storage
         await start_application(app)
         try:
-            outbox = app.bot_data["services"].extras["outbox"]
-            sender = app.bot_data["services"].extras["outbox_sender"]
+            outbox = app.bot_data["services"].outbox
+            sender = app.bot_data["services"].sender
             server.add_user(950)
             original = server._dispatch
 

@@ -42,6 +42,7 @@ WELL_FORMED = re.compile(
             rf"g:[\w.-]+:\d+:{_L}", rf"ga:[\w.-]+:{_L}", rf"gt:[a-z]+:{_L}", rf"gm:{_L}",
             rf"gf:[\w.-]+:{_L}:[01]", rf"gq:{_L}", rf"gd:{_L}",
             r"rm:(?:open|on|off|po|stop|d:\d+|h:\d+|a:[\w-]+|w:add|w:cancel|w:del:\d+|wt:[\w-]+"
+            r"|c:[\w-]+:\d{1,7}\.\d{2}"  # from a calculator result: worker type and salary
             r"|paid:\d{4}-\d{2}|snooze:\d{4}-\d{2})",
             r"af:u:[\w-]+",
             r"bc:(?:t:.+|m:(?:one|each)|skip|a:\w+|send|sched|cancel|x:\d+)",
@@ -319,12 +320,12 @@ def test_real_buttons_pressed_by_another_user(live: LiveBot, buttons: dict[str, 
 
 def test_deleted_guide(live: LiveBot, buttons: dict[str, list[Button]]) -> None:
     assert live.bot is not None and live.bot.app is not None
-    extras = live.bot.app.bot_data["services"].extras
-    library: GuideLibrary = extras["guides"]
+    svc = live.bot.app.bot_data["services"]
+    library: GuideLibrary = svc.guides
     victim = next(b.data.split(":")[1] for b in buttons["gf"])
     olds = [b for key in ("g", "ga", "gf") for b in buttons[key] if b.data.split(":")[1] == victim]
     assert olds
-    extras["guides"] = GuideLibrary(
+    svc.guides = GuideLibrary(
         g for gid in library.ids() if gid != victim for lang in LANGS
         if (g := library.get(gid, lang)) is not None and g.lang == lang
     )
@@ -335,7 +336,7 @@ def test_deleted_guide(live: LiveBot, buttons: dict[str, list[Button]]) -> None:
             assert answer["text"] in polite_texts(), (button.data, answer)
             assert live.run(live.snapshot(OWNER)) == before
     finally:
-        extras["guides"] = library
+        svc.guides = library
     TRIED["deleted-guide presses"] = len(olds)
 
 

@@ -266,14 +266,14 @@ async def test_second_bot_process_does_not_start_the_outbox_sender(
         for _ in range(2):
             store = Storage(config.db_path)
             app = build_application(config, store)
-            guard = app.bot_data["services"].extras["sender_lock"]
+            guard = app.bot_data["services"].sender_lock
             assert isinstance(guard, GuardedSender) and guard.state == "stopped"
             stores.append(store)
             apps.append(app)
             await start_application(app)
-        senders = [a.bot_data["services"].extras["outbox_sender"] for a in apps]
+        senders = [a.bot_data["services"].sender for a in apps]
         assert senders[0].running and not senders[1].running
-        assert apps[1].bot_data["services"].extras["sender_lock"].state == "standby"
+        assert apps[1].bot_data["services"].sender_lock.state == "standby"
         # The second process still answers users.
         await local_api.send_text(31, "/start")
         assert await local_api.wait_for_bot_messages(31, 1, timeout=5)

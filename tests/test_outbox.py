@@ -270,8 +270,8 @@ def make_app(server: LocalBotAPI, tmp_path: Path, rate: float = 250.0) -> Applic
 
 
 def parts(app: Application) -> tuple[Outbox, OutboxSender]:
-    extras = app.bot_data["services"].extras
-    return extras["outbox"], extras["outbox_sender"]
+    svc = app.bot_data["services"]
+    return svc.outbox, svc.sender
 
 
 @pytest.fixture
@@ -305,16 +305,16 @@ def delivered(server: LocalBotAPI) -> Counter:
 def test_install_wires_limiter_sender_and_hooks(tmp_path: Path) -> None:
     config = dataclasses.replace(Config(), db_path=tmp_path / "bot.sqlite3")
     app = build_application(config, token=TOKEN)
-    extras = app.bot_data["services"].extras
+    svc = app.bot_data["services"]
     assert isinstance(app.bot.rate_limiter, OutboxRateLimiter)
     assert app.bot.rate_limiter.overall_rate == 30 and app.bot.rate_limiter.outbox_rate == 30
-    assert isinstance(extras["outbox"], Outbox) and extras["outbox_sender"].bot is app.bot
+    assert isinstance(svc.outbox, Outbox) and svc.sender.bot is app.bot
     # The sender starts and stops under the single-sender lock (a GuardedSender in bot.locks).
-    assert isinstance(extras["sender_lock"], GuardedSender)
-    assert extras["sender_lock"].lock.name == "outbox-sender"
+    assert isinstance(svc.sender_lock, GuardedSender)
+    assert svc.sender_lock.lock.name == "outbox-sender"
     quiet = build_application(config, token=TOKEN, outbox_sender=False)
-    assert "sender_lock" not in quiet.bot_data["services"].extras
-    assert "outbox_sender" in quiet.bot_data["services"].extras
+    assert quiet.bot_data["services"].sender_lock is None  # no lease taken, sender not started
+    assert quiet.bot_data["services"].sender.bot is quiet.bot
 
 
 @pytest.mark.slow

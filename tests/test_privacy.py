@@ -287,7 +287,7 @@ async def scripted_session(bot: WebhookHarness) -> Session:
     await server.wait_until(lambda: [m for m in server.bot_messages(STAFF) if m.text == report], 10)
 
     # Still waiting in the outbox: a scheduled broadcast and a reminder due tomorrow.
-    outbox = bot.app.bot_data["services"].extras["outbox"]
+    outbox = bot.app.bot_data["services"].outbox
     AgencyService(bot.storage).create_broadcast(
         outbox, agency=code, created_by=STAFF, versions={"en": {"text": "Next month"}},
         scheduled_at=datetime.now(UTC) + timedelta(days=3), progress_chat_id=STAFF,

@@ -24,7 +24,7 @@ def at9(day) -> datetime:
 
 def _send_due(bot: BotHarness, now: datetime) -> int:
     assert bot.app is not None and bot.storage is not None
-    return send_due(bot.storage, bot.app.bot_data["services"].extras["outbox"], now)
+    return send_due(bot.storage, bot.app.bot_data["services"].outbox, now)
 
 
 async def test_malay_household_reminders_survive_restarts(bot: BotHarness) -> None:
@@ -149,7 +149,7 @@ async def test_menu_button_job_and_employer_reminder_buttons(bot: BotHarness) ->
     # This month is already paid (otherwise its overdue notice would be caught up too).
     ReminderStore(bot.storage).mark_paid(user, f"{today.year:04d}-{today.month:02d}")
     before = len(server.bot_messages(user))
-    outbox = bot.app.bot_data["services"].extras["outbox"]
+    outbox = bot.app.bot_data["services"].outbox
     count = await asyncio.to_thread(
         _send_due_threaded, bot.storage.path, at9(payment_open_date(*m1)), outbox
     )

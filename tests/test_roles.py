@@ -69,7 +69,7 @@ class World:
         return await self.server.wait_for_callback_answer(query)
 
     async def scheduled_broadcast(self, code: str, created_by: int) -> int:
-        outbox = self.bot.app.bot_data["services"].extras["outbox"]
+        outbox = self.bot.app.bot_data["services"].outbox
         broadcast_id, count = self.service.create_broadcast(
             outbox,
             agency=code,

@@ -9,6 +9,7 @@ import signal
 import sys
 
 from bot.config import Config
+from bot.handlers.common import services_of
 from bot.outbox import STATES, Outbox
 from bot.storage import Storage
 
@@ -95,7 +96,7 @@ async def drain(config: Config, workers: int, until_empty: bool, horizon: float)
     from bot.app import build_application
 
     app = build_application(config, outbox_sender=False)
-    sender = app.bot_data["services"].extras["outbox_sender"]
+    sender = services_of(app).sender
     sender.workers = workers
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -32,6 +32,7 @@ from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 
 from bot.app import build_application, start_application, stop_application
 from bot.config import Config
+from bot.handlers.common import services_of
 from bot.logs import loop_exception_handler, setup_logging
 
 if TYPE_CHECKING:
@@ -199,7 +200,7 @@ async def run_local(config: Config, lang: str = "en") -> int:
         # broadcast that falls due before they type anything is delivered, not refused.
         server.add_user(LOCAL_USER_ID, language_code=lang, first_name=LOCAL_FIRST_NAME)
         app = build_application(dataclasses.replace(config, api_base_url=server.base_url))
-        adopt_language(app.bot_data["services"].storage, LOCAL_USER_ID, lang)
+        adopt_language(services_of(app).storage, LOCAL_USER_ID, lang)
         await start_application(app)
         try:
             print(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.agencies import (
     FOLLOW_PREFIX,
@@ -20,7 +20,7 @@ from bot.agencies import (
     is_operator,
     plain_text,
 )
-from bot.handlers.common import keyboard, lang, reply, send_main_menu, services
+from bot.handlers.common import BotContext, keyboard, lang, reply, send_main_menu
 from bot.i18n import n, t
 
 log = logging.getLogger(__name__)
@@ -29,26 +29,26 @@ COMMANDS = [("agencies", "agency.cmd_agencies")]
 MAX_MESSAGE = 4096  # Telegram's limit on a message's text
 
 
-def agencies(context: ContextTypes.DEFAULT_TYPE) -> AgencyService:
-    return AgencyService(services(context).storage)
+def agencies(context: BotContext) -> AgencyService:
+    return AgencyService(context.services.storage)
 
 
 def _user_id(update: Update) -> int | None:
     return update.effective_user.id if update.effective_user else None
 
 
-def operator(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-    return is_operator(_user_id(update), services(context).config.admin_ids)
+def operator(update: Update, context: BotContext) -> bool:
+    return is_operator(_user_id(update), context.services.config.admin_ids)
 
 
-def deep_link(context: ContextTypes.DEFAULT_TYPE, payload: str) -> str:
+def deep_link(context: BotContext, payload: str) -> str:
     return f"https://t.me/{context.bot.username}?start={payload}"
 
 
 # --- operators: /agency ------------------------------------------------------------------------
 
 
-async def agency_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def agency_command(update: Update, context: BotContext) -> None:
     """``/agency new NAME | list | invite CODE | revoke CODE`` (operators only)."""
     if not operator(update, context):
         await reply(update, context, t("agency.not_allowed"))
@@ -131,7 +131,7 @@ def _chunks(lines: list[str], limit: int = MAX_MESSAGE) -> list[str]:
 # --- deep links -------------------------------------------------------------------------------
 
 
-async def start_payload_hook(update: Update, context: ContextTypes.DEFAULT_TYPE, payload: str) -> bool:
+async def start_payload_hook(update: Update, context: BotContext, payload: str) -> bool:
     """``/start staff-<token>`` and ``/start f-<code>``; True when the payload was ours."""
     chat = update.effective_chat
     user_id = _user_id(update)
@@ -139,7 +139,7 @@ async def start_payload_hook(update: Update, context: ContextTypes.DEFAULT_TYPE,
         return False
     service = agencies(context)
     if payload.startswith(STAFF_PREFIX):
-        services(context).storage.set_start_payload(chat.id, None)  # never keep the token
+        context.services.storage.set_start_payload(chat.id, None)  # never keep the token
         found = service.redeem_invite(payload[len(STAFF_PREFIX):], user_id)
         if found is None:
             await send_main_menu(update, context, intro=t("agency.invite_invalid"))
@@ -162,7 +162,7 @@ async def start_payload_hook(update: Update, context: ContextTypes.DEFAULT_TYPE,
 # --- followers: /agencies and the unfollow button ---------------------------------------------
 
 
-async def agencies_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def agencies_command(update: Update, context: BotContext) -> None:
     chat = update.effective_chat
     if chat is None:
         return
@@ -182,7 +182,7 @@ async def agencies_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await reply(update, context, last, keyboard(buttons))
 
 
-async def unfollow_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def unfollow_button(update: Update, context: BotContext) -> None:
     """``af:u:<code>``: the presser stops following; nobody else's data is touched."""
     query = update.callback_query
     chat = update.effective_chat

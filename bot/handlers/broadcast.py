@@ -27,7 +27,6 @@ from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     ConversationHandler,
     MessageHandler,
     filters,
@@ -44,7 +43,7 @@ from bot.agencies import (
     unfollow_markup,
 )
 from bot.domain.clock import parse_utc, parse_utc_or_none, utc_now, utc_text
-from bot.handlers.common import keyboard, reply, services
+from bot.handlers.common import BotContext, keyboard, reply, services_of
 from bot.i18n import LANG_NAMES, LANGS, t, use_lang
 from bot.i18n import n as plural
 
@@ -58,24 +57,24 @@ WHEN_FORMAT = "%Y-%m-%d %H:%M"
 MAX_TARGETS = 20
 
 
-def _service(context: ContextTypes.DEFAULT_TYPE) -> AgencyService:
-    return AgencyService(services(context).storage)
+def _service(context: BotContext) -> AgencyService:
+    return AgencyService(context.services.storage)
 
 
 def _user_id(update: Update) -> int:
     return update.effective_user.id if update.effective_user else 0
 
 
-def _operator(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-    return is_operator(_user_id(update), services(context).config.admin_ids)
+def _operator(update: Update, context: BotContext) -> bool:
+    return is_operator(_user_id(update), context.services.config.admin_ids)
 
 
-def _draft(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any]:
+def _draft(context: BotContext) -> dict[str, Any]:
     assert context.user_data is not None
     return context.user_data.setdefault(DRAFT, {})
 
 
-def _clear(context: ContextTypes.DEFAULT_TYPE) -> None:
+def _clear(context: BotContext) -> None:
     if context.user_data is not None:
         context.user_data.pop(DRAFT, None)
 
@@ -84,7 +83,7 @@ def _cancel_row() -> list[tuple[str, str]]:
     return [(str(t("broadcast.button_cancel")), "bc:cancel")]
 
 
-def _targets(update: Update, context: ContextTypes.DEFAULT_TYPE) -> list[tuple[str | None, str]]:
+def _targets(update: Update, context: BotContext) -> list[tuple[str | None, str]]:
     """(agency code or None for everyone, label) the user may broadcast to."""
     service = _service(context)
     if _operator(update, context):
@@ -93,7 +92,7 @@ def _targets(update: Update, context: ContextTypes.DEFAULT_TYPE) -> list[tuple[s
     return [(a.code, a.name) for a in service.staff_agencies(_user_id(update))]
 
 
-def _allowed(update: Update, context: ContextTypes.DEFAULT_TYPE, code: str | None) -> bool:
+def _allowed(update: Update, context: BotContext, code: str | None) -> bool:
     return _service(context).may_broadcast(_user_id(update), code, _operator(update, context))
 
 
@@ -112,7 +111,7 @@ def _lang_counts_text(counts: dict[str, int]) -> str:
 # --- entry: /broadcast [status | cancel [ID]] -------------------------------------------------
 
 
-async def broadcast_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+async def broadcast_command(update: Update, context: BotContext) -> int:
     args = [a.lower() for a in (context.args or [])]
     staff_or_operator = _operator(update, context) or bool(
         _service(context).staff_agencies(_user_id(update))
@@ -135,7 +134,7 @@ async def broadcast_command(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     return TARGET
 
 
-async def in_conversation_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+async def in_conversation_command(update: Update, context: BotContext) -> int | None:
     """``/broadcast status|cancel`` during compose keeps the draft; plain ``/broadcast`` restarts."""
     args = [a.lower() for a in (context.args or [])]
     if args and args[0] in ("status", "cancel"):
@@ -147,7 +146,7 @@ async def in_conversation_command(update: Update, context: ContextTypes.DEFAULT_
     return await broadcast_command(update, context)
 
 
-async def on_target(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+async def on_target(update: Update, context: BotContext) -> int | None:
     query = update.callback_query
     assert query is not None and query.data is not None
     raw = query.data.split(":", 2)[2]
@@ -159,7 +158,7 @@ async def on_target(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int |
     return await _target_chosen(update, context, code)
 
 
-async def _target_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE, code: str | None) -> int:
+async def _target_chosen(update: Update, context: BotContext, code: str | None) -> int:
     service = _service(context)
     counts = service.audience_by_lang(code)
     if not counts:
@@ -189,7 +188,7 @@ async def _target_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE, cod
     return MODE
 
 
-async def on_mode(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+async def on_mode(update: Update, context: BotContext) -> int | None:
     query = update.callback_query
     assert query is not None and query.data is not None
     draft = _draft(context)
@@ -204,7 +203,7 @@ async def on_mode(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | N
     return await _ask_message(update, context)
 
 
-async def _ask_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+async def _ask_message(update: Update, context: BotContext) -> int:
     draft = _draft(context)
     lang = draft["pending"][0]
     rows = []
@@ -219,7 +218,7 @@ async def _ask_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
     return COLLECT
 
 
-async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+async def on_message(update: Update, context: BotContext) -> int:
     message = update.effective_message
     draft = _draft(context)
     if message is None or not draft.get("pending"):
@@ -229,11 +228,11 @@ async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     return await _next_after_message(update, context)
 
 
-async def on_unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_unsupported(update: Update, context: BotContext) -> None:
     await reply(update, context, t("broadcast.unsupported_message"))
 
 
-async def on_skip(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+async def on_skip(update: Update, context: BotContext) -> int | None:
     draft = _draft(context)
     if draft.get("mode") != "each" or not draft.get("versions") or not draft.get("pending"):
         await _answer(update, t("broadcast.stale"))
@@ -243,7 +242,7 @@ async def on_skip(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | N
     return await _next_after_message(update, context)
 
 
-async def _next_after_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+async def _next_after_message(update: Update, context: BotContext) -> int:
     draft = _draft(context)
     if draft["pending"]:
         return await _ask_message(update, context)
@@ -260,7 +259,7 @@ async def _next_after_message(update: Update, context: ContextTypes.DEFAULT_TYPE
     return AUDIENCE
 
 
-async def on_audience(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+async def on_audience(update: Update, context: BotContext) -> int | None:
     query = update.callback_query
     assert query is not None and query.data is not None
     draft = _draft(context)
@@ -285,7 +284,7 @@ def _recipients_per_version(draft: dict[str, Any]) -> tuple[dict[str, int], int]
     return per, sum(per.values())
 
 
-async def _preview(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+async def _preview(update: Update, context: BotContext) -> int:
     """Copy each version back exactly as followers will get it (with the footer button)."""
     draft = _draft(context)
     chat = update.effective_chat
@@ -311,7 +310,7 @@ def _markup(agency: Agency | None, lang: str) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup.de_json(unfollow_markup(agency, lang), None)
 
 
-async def _show_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE, total: int) -> None:
+async def _show_confirm(update: Update, context: BotContext, total: int) -> None:
     draft = _draft(context)
     when = draft.get("when")
     if when is None:
@@ -321,18 +320,18 @@ async def _show_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE, tota
             [(str(t("broadcast.button_schedule")), "bc:sched")],
         ]
     else:
-        local = parse_utc(when).astimezone(services(context).config.tz)
+        local = parse_utc(when).astimezone(context.services.config.tz)
         text = t("broadcast.confirm_scheduled", count=total, when=local.strftime(WHEN_FORMAT))
         rows = [[(str(t("broadcast.button_confirm_schedule")), "bc:send")]]
     await reply(update, context, text, keyboard([*rows, _cancel_row()]))
 
 
-async def on_schedule(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+async def on_schedule(update: Update, context: BotContext) -> int | None:
     if "versions" not in _draft(context):
         await _answer(update, t("broadcast.stale"))
         return None
     await _answer(update)
-    example = utc_now().astimezone(services(context).config.tz).replace(minute=0).strftime(WHEN_FORMAT)
+    example = utc_now().astimezone(context.services.config.tz).replace(minute=0).strftime(WHEN_FORMAT)
     await reply(update, context, t("broadcast.ask_when", example=example), keyboard([_cancel_row()]))
     return WHEN
 
@@ -348,10 +347,10 @@ def parse_when(text: str, tz: Any, now: datetime | None = None) -> datetime | st
     return moment
 
 
-async def on_when(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+async def on_when(update: Update, context: BotContext) -> int | None:
     message = update.effective_message
     assert message is not None and message.text is not None
-    result = parse_when(message.text, services(context).config.tz)
+    result = parse_when(message.text, context.services.config.tz)
     if isinstance(result, str):
         await reply(update, context, t(result), keyboard([_cancel_row()]))
         return None
@@ -362,7 +361,7 @@ async def on_when(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | N
     return PREVIEW
 
 
-async def on_send(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+async def on_send(update: Update, context: BotContext) -> int | None:
     """Confirmed: every outbox row in one transaction; then the progress message."""
     draft = _draft(context)
     chat = update.effective_chat
@@ -381,7 +380,7 @@ async def on_send(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | N
     when = parse_utc_or_none(draft.get("when"))
     if when is not None and when <= utc_now():
         when = None  # the chosen time passed while confirming: send now
-    outbox = services(context).extras["outbox"]
+    outbox = context.services.outbox
     service = _service(context)
     progress = None
     if when is None:
@@ -404,29 +403,29 @@ async def on_send(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | N
     _clear(context)
     log.info("broadcast %s confirmed: %d recipients, scheduled=%s", broadcast_id, count, when)
     if when is not None:
-        local = when.astimezone(services(context).config.tz)
+        local = when.astimezone(context.services.config.tz)
         await reply(update, context, t("broadcast.scheduled", id=broadcast_id, count=count,
                                        when=local.strftime(WHEN_FORMAT)))
     ensure_job(context.application)
     return ConversationHandler.END
 
 
-async def on_cancel_draft(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+async def on_cancel_draft(update: Update, context: BotContext) -> int:
     await _answer(update)
     _clear(context)
     await reply(update, context, t("broadcast.draft_cancelled"))
     return ConversationHandler.END
 
 
-async def on_stale_in_conversation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_stale_in_conversation(update: Update, context: BotContext) -> None:
     await _answer(update, t("broadcast.stale"))
 
 
-async def use_buttons(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def use_buttons(update: Update, context: BotContext) -> None:
     await reply(update, context, t("broadcast.use_buttons"), keyboard([_cancel_row()]))
 
 
-async def outside_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def outside_button(update: Update, context: BotContext) -> None:
     """A ``bc:`` button with no compose in progress (another user's, forged or old): refuse."""
     allowed = _operator(update, context) or bool(_service(context).staff_agencies(_user_id(update)))
     await _answer(update, t("broadcast.stale" if allowed else "broadcast.not_allowed"))
@@ -435,14 +434,14 @@ async def outside_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 # --- status and cancel of confirmed broadcasts ------------------------------------------------
 
 
-def _status_line(context: ContextTypes.DEFAULT_TYPE, row: dict[str, Any]) -> str:
+def _status_line(context: BotContext, row: dict[str, Any]) -> str:
     service = _service(context)
-    counts = service.progress(services(context).extras["outbox"], row["id"])
+    counts = service.progress(context.services.outbox, row["id"])
     agency = service.get_agency(row["agency"]) if row["agency"] else None
     target = agency.name if agency else str(t("broadcast.target_everyone"))
     when = ""
     if row["state"] == "scheduled" and row["scheduled_at"]:
-        local = parse_utc_or_none(row["scheduled_at"]).astimezone(services(context).config.tz)  # type: ignore[union-attr]
+        local = parse_utc_or_none(row["scheduled_at"]).astimezone(context.services.config.tz)  # type: ignore[union-attr]
         when = local.strftime(WHEN_FORMAT)
     return str(
         t(
@@ -458,7 +457,7 @@ def _status_line(context: ContextTypes.DEFAULT_TYPE, row: dict[str, Any]) -> str
     )
 
 
-async def _status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _status(update: Update, context: BotContext) -> None:
     rows = _service(context).visible_broadcasts(_user_id(update), _operator(update, context))
     if not rows:
         await reply(update, context, t("broadcast.status_none"))
@@ -472,7 +471,7 @@ async def _status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply(update, context, "\n".join(lines), keyboard(buttons) if buttons else None)
 
 
-async def _cancel_confirmed(update: Update, context: ContextTypes.DEFAULT_TYPE, raw_id: str | None) -> None:
+async def _cancel_confirmed(update: Update, context: BotContext, raw_id: str | None) -> None:
     service = _service(context)
     operator = _operator(update, context)
     row = None
@@ -487,12 +486,12 @@ async def _cancel_confirmed(update: Update, context: ContextTypes.DEFAULT_TYPE, 
     if row is None or row["state"] not in ACTIVE_STATES:
         await reply(update, context, t("broadcast.nothing_to_cancel"))
         return
-    stopped = service.cancel(services(context).extras["outbox"], row["id"])
+    stopped = service.cancel(context.services.outbox, row["id"])
     await reply(update, context, t("broadcast.cancelled", id=row["id"], count=stopped))
     ensure_job(context.application)
 
 
-async def on_cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_cancel_button(update: Update, context: BotContext) -> None:
     """``bc:x:<id>``: cancel a confirmed broadcast, after checking who pressed it."""
     query = update.callback_query
     assert query is not None and query.data is not None
@@ -519,11 +518,11 @@ def ensure_job(app: Application) -> None:
     app.job_queue.run_repeating(progress_tick, interval=PROGRESS_INTERVAL, first=0.2, name=JOB_NAME)
 
 
-async def progress_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def progress_tick(context: BotContext) -> None:
     """Start due scheduled broadcasts' progress, edit progress messages, send final reports."""
-    svc = services(context)
+    svc = context.services
     service = AgencyService(svc.storage)
-    outbox = svc.extras["outbox"]
+    outbox = svc.outbox
     rows = service.pending_reports()
     if not rows:
         if context.job is not None:
@@ -537,12 +536,12 @@ async def progress_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
             log.exception("broadcast %s: progress update failed", row["id"])
 
 
-async def _tick_one(context: ContextTypes.DEFAULT_TYPE, service: AgencyService, outbox: Any,
+async def _tick_one(context: BotContext, service: AgencyService, outbox: Any,
                     row: dict[str, Any], now: datetime) -> None:
     """One broadcast at one tick: the service decides (start, progress, finish), this renders
     and sends."""
     chat_id = row["progress_chat_id"]
-    user = services(context).storage.get_user(chat_id) if chat_id else None
+    user = context.services.storage.get_user(chat_id) if chat_id else None
     with use_lang(user["lang"] if user else "en"):
         started = service.start_if_due(row, now)
         if started is None:
@@ -574,8 +573,8 @@ async def _tick_one(context: ContextTypes.DEFAULT_TYPE, service: AgencyService, 
             )
 
 
-async def _start_job(app: Application) -> None:
-    if AgencyService(app.bot_data["services"].storage).pending_reports():
+async def start_job(app: Application) -> None:
+    if AgencyService(services_of(app).storage).pending_reports():
         ensure_job(app)
 
 
@@ -587,7 +586,7 @@ def _guarded(callback: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable
     a revoked staff member's pending buttons and messages are refused at once."""
 
     @functools.wraps(callback)
-    async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Any:
+    async def guarded(update: Update, context: BotContext) -> Any:
         draft = context.user_data.get(DRAFT) if context.user_data is not None else None
         if draft and "target" in draft:
             allowed = _allowed(update, context, draft["target"])
@@ -645,4 +644,3 @@ def register(app: Application) -> None:
     app.add_handler(build_conversation())
     app.add_handler(CallbackQueryHandler(on_cancel_button, pattern=r"^bc:x:"))
     app.add_handler(CallbackQueryHandler(outside_button, pattern=r"^bc:"))
-    app.bot_data["services"].extras.setdefault("post_init", []).append(_start_job)

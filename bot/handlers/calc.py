@@ -32,7 +32,6 @@ from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     MessageHandler,
     filters,
 )
@@ -48,7 +47,7 @@ from bot.domain.rates import (
 )
 from bot.domain.salary import ABSURD_ABOVE, looks_like_salary, parse_salary
 from bot.domain.worker_words import WorkerWords, read_worker_words
-from bot.handlers.common import Button, edit_or_reply, keyboard, lang, reply, services
+from bot.handlers.common import BotContext, Button, edit_or_reply, keyboard, lang, reply
 from bot.handlers.start import stale_button
 from bot.i18n import format_money, format_month, render, t
 
@@ -100,8 +99,8 @@ def current_month(tz: dt.tzinfo) -> tuple[int, int]:
     return now.year, now.month
 
 
-def _now_ym(context: ContextTypes.DEFAULT_TYPE) -> int:
-    return _ym(*current_month(services(context).config.tz))
+def _now_ym(context: BotContext) -> int:
+    return _ym(*current_month(context.services.config.tz))
 
 
 @dataclass(frozen=True)
@@ -170,14 +169,14 @@ def _chat_id(update: Update) -> int | None:
     return update.effective_chat.id if update.effective_chat else None
 
 
-def load_prefs(context: ContextTypes.DEFAULT_TYPE, chat_id: int | None) -> tuple[WorkerType | None, str | None, bool]:
+def load_prefs(context: BotContext, chat_id: int | None) -> tuple[WorkerType | None, str | None, bool]:
     """The user's saved worker type, age band and opt-out (reading never fails the answer)."""
     if chat_id is None:
         return None, None, False
     try:
-        row = services(context).storage.get_user(chat_id)
+        row = context.services.storage.get_user(chat_id)
     except sqlite3.Error as exc:
-        alarm_for(services(context).storage).failure(exc, "reading calculator choices")
+        alarm_for(context.services.storage).failure(exc, "reading calculator choices")
         row = None
     if not row:
         return None, None, False
@@ -186,13 +185,13 @@ def load_prefs(context: ContextTypes.DEFAULT_TYPE, chat_id: int | None) -> tuple
     return worker, AGE_OF_STORED.get(row.get("age_band") or ""), bool(row.get("lindung_opt_out"))
 
 
-def _save_prefs(context: ContextTypes.DEFAULT_TYPE, chat_id: int | None, **prefs: Any) -> None:
+def _save_prefs(context: BotContext, chat_id: int | None, **prefs: Any) -> None:
     if chat_id is None:
         return
     try:
-        services(context).storage.set_calc_prefs(chat_id, **prefs)
+        context.services.storage.set_calc_prefs(chat_id, **prefs)
     except sqlite3.Error as exc:  # the answer still works, it just isn't remembered
-        alarm_for(services(context).storage).failure(exc, "saving calculator choices")
+        alarm_for(context.services.storage).failure(exc, "saving calculator choices")
 
 
 # --- rendering --------------------------------------------------------------------------------
@@ -349,7 +348,7 @@ def month_picker(state: CalcState, anchor: int, now_ym: int) -> tuple[str, Inlin
 
 
 async def _show(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, markup: InlineKeyboardMarkup | None = None
+    update: Update, context: BotContext, text: str, markup: InlineKeyboardMarkup | None = None
 ) -> None:
     """Edit the pressed message (or reply); a double tap that changes nothing is not an error."""
     try:
@@ -359,7 +358,7 @@ async def _show(
             raise
 
 
-async def show_result(update: Update, context: ContextTypes.DEFAULT_TYPE, state: CalcState) -> None:
+async def show_result(update: Update, context: BotContext, state: CalcState) -> None:
     text, c = result_text(state)
     await _show(update, context, text, result_keyboard(state, c, _now_ym(context)))
 
@@ -383,7 +382,7 @@ def _remembered_line(worker: WorkerType | None, age: str | None) -> Markup | Non
 
 async def start_calculation(
     update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
+    context: BotContext,
     wage: Decimal,
     ym: int | None = None,
     words: WorkerWords | None = None,
@@ -415,7 +414,7 @@ async def start_calculation(
 # --- typed input ------------------------------------------------------------------------------
 
 
-async def answer_salary(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
+async def answer_salary(update: Update, context: BotContext, text: str) -> None:
     """Answer a typed salary (from /calc, after the prompt, or the free-text router)."""
     if context.chat_data is not None:
         context.chat_data.pop(WAIT_KEY, None)
@@ -442,14 +441,14 @@ async def answer_salary(update: Update, context: ContextTypes.DEFAULT_TYPE, text
     await _show(update, context, t(f"calc.bad.{p.kind}", **params))
 
 
-async def ask_for_salary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def ask_for_salary(update: Update, context: BotContext) -> None:
     """"Type the monthly salary" (a new message): the next text message is read as a salary."""
     if context.chat_data is not None:
         context.chat_data[WAIT_KEY] = time.monotonic()
     await reply(update, context, t("calc.prompt"))
 
 
-async def calc_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def calc_command(update: Update, context: BotContext) -> None:
     """``/calc`` asks for the salary; ``/calc 3500`` answers at once."""
     if context.args:
         await answer_salary(update, context, " ".join(context.args))
@@ -457,12 +456,12 @@ async def calc_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await ask_for_salary(update, context)
 
 
-async def menu_calc(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def menu_calc(update: Update, context: BotContext) -> None:
     """The main menu's calculator button (the query is already answered)."""
     await ask_for_salary(update, context)
 
 
-async def on_salary_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_salary_text(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if message is None or message.text is None:
         return
@@ -492,7 +491,7 @@ class _SalaryText(filters.MessageFilter):
 # --- buttons ----------------------------------------------------------------------------------
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_button(update: Update, context: BotContext) -> None:
     """Every ``c:`` button; forged or truncated data changes nothing."""
     query = update.callback_query
     assert query is not None
@@ -534,7 +533,6 @@ def register(app: Application) -> None:
             on_salary_text,
         )
     )
-    app.bot_data["services"].extras.setdefault("menu", {})["calc"] = menu_calc
 
 
 __all__ = ["COMMANDS", "CalcState", "answer_salary", "parse_data", "register", "result_text"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -10,35 +9,49 @@ from typing import TYPE_CHECKING, Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
-from telegram.ext import ContextTypes
-from telegram.request import BaseRequest
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.i18n import current_lang, t
 
 if TYPE_CHECKING:
     from bot.config import Config
+    from bot.domain.guides import GuideLibrary
+    from bot.domain.matcher import Matcher
+    from bot.locks import GuardedSender
+    from bot.metrics import Metrics
+    from bot.outbox import Outbox, OutboxSender
     from bot.storage import Storage
 
 
 @dataclass
 class Services:
-    """The domain objects handlers call; one per Application, in ``bot_data["services"]``."""
+    """The objects handlers call; one per Application, built in ``bot.app.build_application``
+    and reached as ``context.services`` (:class:`BotContext`)."""
 
     config: Config
     storage: Storage
-    # the bot's two HTTP clients (API calls, getUpdates): closed by close_requests when start-up
-    # fails, since PTB's Bot.shutdown skips a bot whose initialize() did not complete
-    requests: tuple[BaseRequest, ...] = ()
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    async def close_requests(self) -> None:
-        for request in self.requests:
-            with contextlib.suppress(Exception):
-                await request.shutdown()
+    metrics: Metrics
+    outbox: Outbox
+    sender: OutboxSender
+    sender_lock: GuardedSender | None = None  # None: the sender does not run in this process
+    guides: GuideLibrary = field(init=False)  # set by the guides feature (handlers/guides.py)
+    matcher: Matcher = field(init=False)
+    commands: list[tuple[str, str]] = field(default_factory=list)  # /help and the command menu
 
 
-def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
-    return context.application.bot_data["services"]
+class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[str, Any]]):
+    """The context every handler and job receives (PTB's documented ``ContextTypes`` hook)."""
+
+    @property
+    def services(self) -> Services:
+        return self.application.bot_data["services"]
+
+
+CONTEXT_TYPES = ContextTypes(context=BotContext)
+
+
+def services_of(app: Application[Any, Any, Any, Any, Any, Any]) -> Services:
+    return app.bot_data["services"]
 
 
 def lang() -> str:
@@ -73,7 +86,7 @@ def main_menu_keyboard() -> InlineKeyboardMarkup:
 
 async def reply(
     update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
+    context: BotContext,
     text: str,
     markup: InlineKeyboardMarkup | None = None,
 ) -> None:
@@ -104,7 +117,7 @@ def _same_html(current: str | None, text: str) -> bool:
 
 async def edit_or_reply(
     update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
+    context: BotContext,
     text: str,
     markup: InlineKeyboardMarkup | None = None,
 ) -> None:
@@ -125,6 +138,6 @@ async def edit_or_reply(
     await reply(update, context, text, markup)
 
 
-async def send_main_menu(update: Update, context: ContextTypes.DEFAULT_TYPE, intro: str | None = None) -> None:
+async def send_main_menu(update: Update, context: BotContext, intro: str | None = None) -> None:
     text = f"{intro}\n\n{t('start.menu_prompt')}" if intro else str(t("start.menu_prompt"))
     await reply(update, context, text, main_menu_keyboard())

@@ -22,12 +22,19 @@ from pathlib import Path
 from markupsafe import Markup
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.dbhealth import alarm_for
 from bot.domain.guides import TOPICS, Guide, GuideLibrary, load_guides
 from bot.domain.matcher import Matcher
-from bot.handlers.common import edit_or_reply, keyboard, reply, send_main_menu, services
+from bot.handlers.common import (
+    BotContext,
+    edit_or_reply,
+    keyboard,
+    reply,
+    send_main_menu,
+    services_of,
+)
 from bot.i18n import LANGS, current_lang, format_date, render, t, use_lang
 
 log = logging.getLogger(__name__)
@@ -54,12 +61,12 @@ CALLBACK_PATTERN = r"^g[atmfqd]?:"
 # --------------------------------------------------------------------------- services
 
 
-def library(context: ContextTypes.DEFAULT_TYPE) -> GuideLibrary:
-    return services(context).extras["guides"]
+def library(context: BotContext) -> GuideLibrary:
+    return context.services.guides
 
 
-def matcher(context: ContextTypes.DEFAULT_TYPE) -> Matcher:
-    return services(context).extras["matcher"]
+def matcher(context: BotContext) -> Matcher:
+    return context.services.matcher
 
 
 def _data(data: str) -> str:
@@ -249,11 +256,11 @@ def suggestions_view(
 # --------------------------------------------------------------------------- handlers
 
 
-async def _send(update: Update, context: ContextTypes.DEFAULT_TYPE, view: View) -> None:
+async def _send(update: Update, context: BotContext, view: View) -> None:
     await reply(update, context, view.text, view.markup)
 
 
-async def guides_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def guides_command(update: Update, context: BotContext) -> None:
     """``/guides``: the menu; ``/guides <question>`` answers the question."""
     if context.args:
         await answer_question(update, context, " ".join(context.args))
@@ -261,13 +268,13 @@ async def guides_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await _send(update, context, menu_view(library(context), current_lang.get()))
 
 
-async def menu_guides(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def menu_guides(update: Update, context: BotContext) -> None:
     """The main menu's Guides button (already answered): show the menu in place."""
     view = menu_view(library(context), current_lang.get())
     await edit_or_reply(update, context, view.text, view.markup)
 
 
-async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
+async def answer_question(update: Update, context: BotContext, text: str) -> None:
     """Answer a typed question: the guide (with its short answer to a yes/no question first),
     both guides of a two-topic question, "not sure" choices, or "no guide" and the helpline."""
     user_lang = current_lang.get()
@@ -295,13 +302,13 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, te
                 await _send(update, context, view)
                 return
         try:  # logged before the answer goes out, so the log is complete once it is seen
-            services(context).storage.log_unanswered(text, lang, "no-match")
+            context.services.storage.log_unanswered(text, lang, "no-match")
         except sqlite3.Error as exc:  # the answer matters more than the log
-            alarm_for(services(context).storage).failure(exc, "logging an unanswered question")
+            alarm_for(context.services.storage).failure(exc, "logging an unanswered question")
         await _send(update, context, no_match_view(lib, lang))
 
 
-async def _stale(update: Update, context: ContextTypes.DEFAULT_TYPE, user_lang: str) -> None:
+async def _stale(update: Update, context: BotContext, user_lang: str) -> None:
     """A forged, truncated or outdated button: a polite answer in the user's language and the
     main menu; the pressed message stays as it is."""
     query = update.callback_query
@@ -329,7 +336,7 @@ def _is_guide_message(update: Update) -> bool:
     )
 
 
-async def _edit(update: Update, context: ContextTypes.DEFAULT_TYPE, view: View) -> None:
+async def _edit(update: Update, context: BotContext, view: View) -> None:
     if not _is_guide_message(update):
         await _send(update, context, view)
         return
@@ -363,7 +370,7 @@ async def _without_buttons(update: Update, prefix: str) -> None:
 _FEEDBACK_SEEN = "guides_feedback_seen"  # chat_data: messages whose 👍/👎 was counted
 
 
-def _first_feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+def _first_feedback(update: Update, context: BotContext) -> bool:
     """True once per message: the pressed message shows this 👍/👎 button and gave none yet."""
     query = update.callback_query
     message = query.message if query else None
@@ -380,7 +387,7 @@ def _first_feedback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     return True
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_button(update: Update, context: BotContext) -> None:
     """Every ``g*:`` button (see the module docstring)."""
     query = update.callback_query
     assert query is not None
@@ -430,7 +437,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             if not _first_feedback(update, context):  # replayed, forged or on another message
                 await query.answer(t("guides.thanks_yes" if helpful else "guides.thanks_no"))
                 return
-            storage = services(context).storage
+            storage = context.services.storage
             storage.record_feedback(guide.id, lang, helpful)
             if not helpful:
                 storage.log_unanswered(guide.title, lang, "thumbs-down", guide_id=guide.id)
@@ -442,7 +449,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         elif "gd_lang" in f:
             chat = update.effective_chat
             assert chat is not None
-            services(context).storage.set_language(chat.id, lang)
+            context.services.storage.set_language(chat.id, lang)
             await query.answer(t("guides.lang_set"))
             await _without_buttons(update, "gd:")
 
@@ -473,11 +480,11 @@ def load_library(content_dir: Path) -> tuple[GuideLibrary, Matcher]:
 
 
 def build_services(app: Application) -> None:
-    """Load the guides and build the matcher once, into ``extras["guides"]``/``["matcher"]``."""
-    extras = app.bot_data["services"].extras
-    lib, matcher = load_library(app.bot_data["services"].config.content_dir)
-    extras["guides"] = lib
-    extras["matcher"] = matcher
+    """Load the guides and build the matcher once, into ``services.guides``/``.matcher``."""
+    svc = services_of(app)
+    lib, matcher = load_library(services_of(app).config.content_dir)
+    svc.guides = lib
+    svc.matcher = matcher
     log.info("loaded %d guides (%s)", len(lib), ", ".join(lib.langs()))
 
 
@@ -485,7 +492,6 @@ def register(app: Application) -> None:
     build_services(app)
     app.add_handler(CommandHandler("guides", guides_command))
     app.add_handler(CallbackQueryHandler(on_button, pattern=CALLBACK_PATTERN))
-    app.bot_data["services"].extras.setdefault("menu", {})["guides"] = menu_guides
 
 
 __all__ = [

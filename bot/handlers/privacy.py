@@ -24,7 +24,6 @@ from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     ConversationHandler,
     filters,
 )
@@ -32,7 +31,7 @@ from telegram.ext import (
 from bot.domain.clock import parse_utc
 from bot.domain.deadlines import KL, days_from_mask
 from bot.handlers.calc import AGE_OF_STORED
-from bot.handlers.common import keyboard, reply, services
+from bot.handlers.common import BotContext, keyboard, reply
 from bot.i18n import LANG_NAMES, format_date, format_money, format_month, n, t
 
 log = logging.getLogger(__name__)
@@ -289,11 +288,11 @@ def split_messages(blocks: list[str], limit: int = MAX_MESSAGE) -> list[str]:
     return messages
 
 
-async def mydata_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def mydata_command(update: Update, context: BotContext) -> None:
     chat = update.effective_chat
     if chat is None:
         return
-    data = services(context).storage.export_user(chat.id)
+    data = context.services.storage.export_user(chat.id)
     *first, last = split_messages(render_export(data))
     for text in first:
         await reply(update, context, text)
@@ -303,11 +302,11 @@ async def mydata_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     ]))
 
 
-async def _send_json(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _send_json(update: Update, context: BotContext) -> None:
     """The raw export as a JSON file (the press is already checked to be the user's own)."""
     chat = update.effective_chat
     assert chat is not None
-    data = services(context).storage.export_user(chat.id)
+    data = context.services.storage.export_user(chat.id)
     raw = json.dumps(data, ensure_ascii=False, indent=1, default=str).encode()
     await context.bot.send_document(
         chat.id, InputFile(raw, filename="mydata.json"), caption=str(t("privacy.json_caption"))
@@ -317,7 +316,7 @@ async def _send_json(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 # --- /forget ---------------------------------------------------------------------------------
 
 
-async def forget_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def forget_command(update: Update, context: BotContext) -> None:
     chat = update.effective_chat
     if chat is None:
         return
@@ -339,7 +338,7 @@ def _end_conversations(app: Application, chat_id: int) -> None:
     app.drop_chat_data(chat_id)
 
 
-async def on_forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_forget_button(update: Update, context: BotContext) -> None:
     """``pv:yes:<chat>`` deletes, ``pv:no:<chat>`` keeps; only for the chat named in the data."""
     query = update.callback_query
     chat = update.effective_chat
@@ -368,7 +367,7 @@ async def on_forget_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if parts[1] == "no":
         await reply(update, context, t("privacy.forget_cancelled"), _menu_keyboard())
         return
-    deleted = services(context).storage.forget_user(chat.id)
+    deleted = context.services.storage.forget_user(chat.id)
     _end_conversations(context.application, chat.id)
     log.info("a user deleted their data (%d rows)", sum(deleted.values()))
     await reply(update, context, t("privacy.forgotten"), _menu_keyboard())

@@ -26,7 +26,6 @@ from telegram.ext import (
     ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     MessageHandler,
     filters,
 )
@@ -45,7 +44,7 @@ from bot.domain.deadlines import (
     parse_month_key,
     parse_time_of_day,
 )
-from bot.handlers.common import edit_or_reply, keyboard, reply, services
+from bot.handlers.common import BotContext, edit_or_reply, keyboard, reply
 from bot.i18n import format_date, format_money, format_month, t
 from bot.reminders import (
     AUDIENCES,
@@ -75,8 +74,8 @@ TYPED_HOUR_SECONDS = 600
 _UNSET: Any = object()
 
 
-def _store(context: ContextTypes.DEFAULT_TYPE) -> ReminderStore:
-    return ReminderStore(services(context).storage)
+def _store(context: BotContext) -> ReminderStore:
+    return ReminderStore(context.services.storage)
 
 
 def _hour_text(hour: int) -> str:
@@ -165,7 +164,7 @@ def settings_keyboard(row: dict[str, Any], workers: list[Worker]) -> InlineKeybo
     return keyboard(rows)
 
 
-async def show_settings(update: Update, context: ContextTypes.DEFAULT_TYPE, *, edit: bool = True) -> None:
+async def show_settings(update: Update, context: BotContext, *, edit: bool = True) -> None:
     """/remind and the main menu's Reminders button."""
     chat = update.effective_chat
     if chat is None:
@@ -176,9 +175,9 @@ async def show_settings(update: Update, context: ContextTypes.DEFAULT_TYPE, *, e
     upcoming: DueReminder | None = None
     if row["enabled"]:
         try:
-            upcoming = next_reminder(services(context).storage, chat.id, utc_now())
+            upcoming = next_reminder(context.services.storage, chat.id, utc_now())
         except sqlite3.Error as exc:  # the settings still show; the next date is left out
-            alarm_for(services(context).storage).failure(exc, "computing the next reminder")
+            alarm_for(context.services.storage).failure(exc, "computing the next reminder")
     text, markup = settings_text(row, workers, upcoming=upcoming), settings_keyboard(row, workers)
     if context.chat_data is not None:
         context.chat_data[SHOWN_KEY] = time.monotonic()
@@ -188,22 +187,22 @@ async def show_settings(update: Update, context: ContextTypes.DEFAULT_TYPE, *, e
         await reply(update, context, text, markup)
 
 
-async def remind_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def remind_command(update: Update, context: BotContext) -> None:
     """/remind: the settings (an unfinished add-a-worker conversation is dropped)."""
     if update.effective_chat is not None:
         _store(context).set_pending(update.effective_chat.id, None)
     await show_settings(update, context, edit=False)
 
 
-async def menu_remind(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The main menu's Reminders button (``extras["menu"]["remind"]``)."""
+async def menu_remind(update: Update, context: BotContext) -> None:
+    """The main menu's Reminders button (bot/handlers/menu.py)."""
     await remind_command(update, context)
 
 
 # --- buttons ----------------------------------------------------------------------------------
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     chat = update.effective_chat
     assert query is not None and query.data is not None and chat is not None
@@ -266,7 +265,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer(t("error.stale_button"))
 
 
-async def _worker_button(update: Update, context: ContextTypes.DEFAULT_TYPE, args: list[str]) -> None:
+async def _worker_button(update: Update, context: BotContext, args: list[str]) -> None:
     query = update.callback_query
     chat = update.effective_chat
     assert query is not None and chat is not None
@@ -291,7 +290,7 @@ async def _worker_button(update: Update, context: ContextTypes.DEFAULT_TYPE, arg
         raise ValueError(args[0])
 
 
-async def _from_calculator(update: Update, context: ContextTypes.DEFAULT_TYPE, worker_type: str, salary: str) -> None:
+async def _from_calculator(update: Update, context: BotContext, worker_type: str, salary: str) -> None:
     """"Set a reminder with this amount" under a calculator result: reminders on, then the
     worker's name is all that is asked; the type and salary come from the calculation."""
     query = update.callback_query
@@ -317,7 +316,7 @@ async def _from_calculator(update: Update, context: ContextTypes.DEFAULT_TYPE, w
     await reply(update, context, t("remind.from_calc", salary=format_money(amount)), _cancel_keyboard())
 
 
-async def _typed_hour(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> bool:
+async def _typed_hour(update: Update, context: BotContext, text: str) -> bool:
     """A time typed soon after the settings were shown: set the hour. False if it is no time."""
     chat = update.effective_chat
     assert chat is not None
@@ -353,7 +352,7 @@ def _type_keyboard() -> InlineKeyboardMarkup:
     )
 
 
-async def _worker_type_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE, worker_type: str) -> None:
+async def _worker_type_chosen(update: Update, context: BotContext, worker_type: str) -> None:
     query = update.callback_query
     chat = update.effective_chat
     assert query is not None and chat is not None
@@ -367,7 +366,7 @@ async def _worker_type_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE
     await reply(update, context, t("remind.ask_salary", name=state["name"]), _cancel_keyboard())
 
 
-async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_text(update: Update, context: BotContext) -> None:
     """Group -10: the typed answers of the add-a-worker conversation; otherwise let others run."""
     chat = update.effective_chat
     message = update.effective_message
@@ -404,7 +403,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     raise ApplicationHandlerStop
 
 
-async def _salary_typed(update: Update, context: ContextTypes.DEFAULT_TYPE, state: dict[str, Any], text: str) -> None:
+async def _salary_typed(update: Update, context: BotContext, state: dict[str, Any], text: str) -> None:
     from bot.domain.salary import parse_salary
 
     chat = update.effective_chat
@@ -432,7 +431,7 @@ async def _salary_typed(update: Update, context: ContextTypes.DEFAULT_TYPE, stat
 
 
 async def _unpaid_month(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str
+    update: Update, context: BotContext, ym: str
 ) -> tuple[CallbackQuery, int, ReminderStore] | None:
     """The press, chat id and store for a reminder button of month ``ym``; None (and the
     "already paid" answer) when that month is marked paid: a later press changes nothing."""
@@ -447,7 +446,7 @@ async def _unpaid_month(
     return query, chat.id, store
 
 
-async def _paid(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -> None:
+async def _paid(update: Update, context: BotContext, ym: str) -> None:
     year, month = parse_month_key(ym)
     found = await _unpaid_month(update, context, ym)
     if found is None:  # pressed again: keep the first answer
@@ -464,7 +463,7 @@ async def _paid(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -> 
     await reply(update, context, t("remind.paid", month=month_text), _onward_keyboard())
 
 
-async def _snooze(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -> None:
+async def _snooze(update: Update, context: BotContext, ym: str) -> None:
     year, month = parse_month_key(ym)
     found = await _unpaid_month(update, context, ym)
     if found is None:
@@ -481,10 +480,10 @@ async def _snooze(update: Update, context: ContextTypes.DEFAULT_TYPE, ym: str) -
 # --- the scheduler job ------------------------------------------------------------------------
 
 
-async def reminder_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
+async def reminder_tick(context: BotContext) -> None:
     """Every minute: enqueue the reminders that are due now."""
-    svc = services(context)
-    outbox = svc.extras.get("outbox")
+    svc = context.services
+    outbox = svc.outbox
     if outbox is None:
         log.warning("no outbox installed: reminders are not sent")
         return
@@ -515,7 +514,7 @@ def _send_due_threaded(path: Any, now: datetime, outbox: Any) -> int:
         storage.close()
 
 
-async def _start_job(app: Application) -> None:
+async def start_job(app: Application) -> None:
     if app.job_queue is None:
         log.warning("no job queue: reminders are not scheduled")
         return
@@ -526,9 +525,6 @@ async def _start_job(app: Application) -> None:
 
 def install(app: Application) -> None:
     """Menu entry and the scheduler job (started after the Application is initialized)."""
-    extras = app.bot_data["services"].extras
-    extras.setdefault("menu", {})["remind"] = menu_remind
-    extras.setdefault("post_init", []).append(_start_job)
 
 
 def register(app: Application) -> None:

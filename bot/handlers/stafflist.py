@@ -26,7 +26,7 @@ from markupsafe import Markup
 from telegram import InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
 from bot.dbhealth import alarm_for
 from bot.domain.rates import Note, WorkerType, schedules
@@ -48,7 +48,7 @@ from bot.domain.stafflist import (
     write_xlsx,
 )
 from bot.handlers import calc as calc_handlers
-from bot.handlers.common import Button, keyboard, reply, services
+from bot.handlers.common import BotContext, Button, keyboard, reply
 from bot.handlers.start import stale_button
 from bot.i18n import BABEL_LOCALES, format_money, format_month, resolve_lang, t
 
@@ -194,14 +194,14 @@ def file_name(result: StaffResult, ext: str, lang: str | None = None) -> str:
 # --- memory -----------------------------------------------------------------------------------
 
 
-def _remember(context: ContextTypes.DEFAULT_TYPE, sheet: Sheet) -> str:
+def _remember(context: BotContext, sheet: Sheet) -> str:
     token = secrets.token_hex(4)
     if context.chat_data is not None:
         context.chat_data[DATA_KEY] = {"token": token, "sheet": sheet, "at": time.monotonic()}
     return token
 
 
-def _recall(context: ContextTypes.DEFAULT_TYPE, token: str) -> Sheet | None:
+def _recall(context: BotContext, token: str) -> Sheet | None:
     data = context.chat_data.get(DATA_KEY) if context.chat_data is not None else None
     if not data or data.get("token") != token:
         return None
@@ -240,7 +240,7 @@ def divmod_ym(ym: int) -> tuple[int, int]:
 # --- answering --------------------------------------------------------------------------------
 
 
-async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, sheet: Sheet, ym: int, token: str) -> None:
+async def _answer(update: Update, context: BotContext, sheet: Sheet, ym: int, token: str) -> None:
     """Calculate ``sheet`` for month ``ym``; send the summary, then the XLSX file."""
     year, month = divmod_ym(ym)
     result = await asyncio.to_thread(calculate_all, sheet, year, month)  # CPU off the event loop
@@ -251,7 +251,7 @@ async def _answer(update: Update, context: ContextTypes.DEFAULT_TYPE, sheet: She
         await _send_file(update, context, result, "xlsx")
 
 
-async def _send_file(update: Update, context: ContextTypes.DEFAULT_TYPE, result: StaffResult, ext: str) -> None:
+async def _send_file(update: Update, context: BotContext, result: StaffResult, ext: str) -> None:
     chat = update.effective_chat
     if chat is None:
         return
@@ -266,7 +266,7 @@ async def _send_file(update: Update, context: ContextTypes.DEFAULT_TYPE, result:
     )
 
 
-async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_document(update: Update, context: BotContext) -> None:
     """An XLSX/CSV document: read it in memory and answer."""
     message = update.effective_message
     if message is None or message.document is None:
@@ -292,7 +292,7 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await _answer(update, context, sheet, calc_handlers._now_ym(context), _remember(context, sheet))
 
 
-async def on_lines(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_lines(update: Update, context: BotContext) -> None:
     """Pasted lines, one person each."""
     message = update.effective_message
     if message is None or not message.text:
@@ -313,7 +313,7 @@ class _StaffLines(filters.MessageFilter):
         return bool(message.text) and looks_like_staff_lines(message.text)
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     m = _DATA_RE.fullmatch(query.data or "")
@@ -348,7 +348,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _save_workers(update, context, sheet)
 
 
-async def _save_workers(update: Update, context: ContextTypes.DEFAULT_TYPE, sheet: Sheet) -> None:
+async def _save_workers(update: Update, context: BotContext, sheet: Sheet) -> None:
     """Save the listed people as reminder workers (the user asked, with the button)."""
     from bot.handlers.reminders import MAX_NAME
     from bot.reminders import MAX_WORKERS, ReminderStore
@@ -356,7 +356,7 @@ async def _save_workers(update: Update, context: ContextTypes.DEFAULT_TYPE, shee
     chat = update.effective_chat
     if chat is None:
         return
-    store = ReminderStore(services(context).storage)
+    store = ReminderStore(context.services.storage)
     try:
         room = max(0, MAX_WORKERS - len(store.workers(chat.id)))
         existing = {(w.name, w.worker_type, w.salary) for w in store.workers(chat.id)}
@@ -373,7 +373,7 @@ async def _save_workers(update: Update, context: ContextTypes.DEFAULT_TYPE, shee
             store.add_worker(chat.id, name, r.worker.value, r.wage)
             saved += 1
     except sqlite3.Error as exc:
-        alarm_for(services(context).storage).failure(exc, "saving staff-list workers")
+        alarm_for(context.services.storage).failure(exc, "saving staff-list workers")
         await reply(update, context, t("error.storage"))
         return
     text = str(t("stafflist.saved", people=plural("stafflist.people", saved)))

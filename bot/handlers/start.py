@@ -9,26 +9,25 @@ from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     MessageHandler,
     filters,
 )
 
 from bot.handlers import agency
 from bot.handlers.common import (
+    BotContext,
     edit_or_reply,
     keyboard,
     main_menu_keyboard,
     reply,
     send_main_menu,
-    services,
 )
 from bot.i18n import LANG_NAMES, LANGS, current_lang, t
 
 COMMANDS = [("start", "cmd.start"), ("help", "cmd.help"), ("language", "cmd.language")]
 
 
-async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def start(update: Update, context: BotContext) -> None:
     """Greet in the user's language with the main menu; keep a deep-link payload for later."""
     chat = update.effective_chat
     if chat is None:
@@ -37,7 +36,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if payload:
         if await agency.start_payload_hook(update, context, payload):
             return  # agency/staff links live in their own tables: not kept as a payload
-        services(context).storage.set_start_payload(chat.id, payload)
+        context.services.storage.set_start_payload(chat.id, payload)
     user = update.effective_user
     name = user.first_name if user and user.first_name else ""
     await send_main_menu(update, context, intro=t("start.greeting", name=name).strip())
@@ -55,11 +54,11 @@ def help_text(commands: list[tuple[str, str]], *, staff: bool, operator: bool) -
     return "\n".join(lines)
 
 
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def help_command(update: Update, context: BotContext) -> None:
     """/help: the commands this user may use, with the main menu under it."""
     from bot.agencies import AgencyService, is_operator  # the agency feature's roles
 
-    svc = services(context)
+    svc = context.services
     user = update.effective_user
     operator = user is not None and is_operator(user.id, svc.config.admin_ids)
     staff = False
@@ -68,7 +67,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
             staff = bool(AgencyService(svc.storage).staff_agencies(user.id))
         except sqlite3.Error:  # the database is down: the public help still answers
             staff = False
-    commands = svc.extras.get("commands", [])
+    commands = svc.commands
     await reply(update, context, help_text(commands, staff=staff, operator=operator), main_menu_keyboard())
 
 
@@ -76,11 +75,11 @@ def language_keyboard():
     return keyboard([[(LANG_NAMES[code], f"lang:{code}") for code in LANGS]])
 
 
-async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def language_command(update: Update, context: BotContext) -> None:
     await edit_or_reply(update, context, t("language.choose"), language_keyboard())
 
 
-async def language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def language_chosen(update: Update, context: BotContext) -> None:
     """A language button: store the choice and answer in the new language."""
     query = update.callback_query
     assert query is not None and query.data is not None
@@ -88,30 +87,14 @@ async def language_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if code not in LANGS:
         await query.answer(t("error.stale_button"))
         return
-    services(context).storage.set_language(update.effective_chat.id, code)
+    context.services.storage.set_language(update.effective_chat.id, code)
     current_lang.set(code)
     await query.answer()
     await edit_or_reply(update, context, t("language.set"))
     await send_main_menu(update, context)
 
 
-async def main_menu_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``menu:<item>`` buttons; features register their own items in ``extras["menu"]``."""
-    query = update.callback_query
-    assert query is not None and query.data is not None
-    item = query.data.split(":", 1)[1]
-    await query.answer()
-    if item == "lang":
-        await language_command(update, context)
-        return
-    action = services(context).extras.get("menu", {}).get(item)
-    if action is None:
-        await send_main_menu(update, context)
-        return
-    await action(update, context)
-
-
-async def not_understood(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def not_understood(update: Update, context: BotContext) -> None:
     """Anything no feature handled: a short localized answer and the menu."""
     message = update.effective_message
     if message is not None and message.text is None:
@@ -120,7 +103,7 @@ async def not_understood(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await send_main_menu(update, context, intro=t("fallback.not_understood"))
 
 
-async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def stale_button(update: Update, context: BotContext) -> None:
     """A button no handler recognises (old, forged or from a removed feature)."""
     query = update.callback_query
     if query is None:
@@ -134,7 +117,6 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("help", help_command))
     app.add_handler(CommandHandler("language", language_command))
     app.add_handler(CallbackQueryHandler(language_chosen, pattern=r"^lang:"))
-    app.add_handler(CallbackQueryHandler(main_menu_button, pattern=r"^menu:"))
 
 
 def register_fallbacks(app: Application) -> None:

@@ -4,17 +4,17 @@ calculator, anything else is a question for the guides."""
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import Application, ContextTypes, MessageHandler, filters
+from telegram.ext import Application, MessageHandler, filters
 
 from bot.domain.salary import looks_like_salary
 from bot.domain.smalltalk import small_talk
 from bot.domain.worker_words import salary_question
 from bot.handlers import calc, guides
-from bot.handlers.common import send_main_menu
+from bot.handlers.common import BotContext, send_main_menu
 from bot.i18n import current_lang, t, use_lang
 
 
-async def route_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def route_text(update: Update, context: BotContext) -> None:
     """Send a salary to the calculator and a question to the guides."""
     message = update.effective_message
     if message is None or not message.text:
