@@ -31,6 +31,10 @@ import sqlite_utils
 from bot.domain.clock import now_text
 from bot.domain.langs import LANGS
 
+# What a failed read or write raises (read-only file, full disk, lock timeout, corruption):
+# callers above the stores catch this name and never import sqlite3 themselves.
+DatabaseError = sqlite3.Error
+
 log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 2000  # a locked database must not freeze the event loop for long
 
@@ -304,6 +308,10 @@ class Storage:
         self.migrate()
 
     # -- schema ---------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Read the database once (raises :data:`DatabaseError` when it cannot be read)."""
+        self.db.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
 
     @property
     def schema_version(self) -> int:

@@ -100,8 +100,7 @@ def health(app: Application) -> tuple[bool, dict[str, Any]]:
     services = services_of(app)
     report: dict[str, Any] = {}
     try:
-        services.storage.db.conn.execute("SELECT 1").fetchone()
-        services.storage.db.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        services.storage.ping()
         report["database"] = True
     except sqlite3.Error as exc:
         log.error("health: database unreachable: %s", exc)

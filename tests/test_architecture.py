@@ -161,6 +161,13 @@ def test_no_new_import_cycles() -> None:
     assert KNOWN_CYCLES - cycles == set(), f"gone, remove from KNOWN_CYCLES: {KNOWN_CYCLES - cycles}"
 
 
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("bot.handlers")))
+def test_handlers_never_touch_sqlite(name: str) -> None:
+    # handlers call the stores; a database failure reaches them as bot.storage.DatabaseError
+    found = {m for m in imported_names(MODULES[name]) if _top(m) in ("sqlite3", "sqlite_utils")}
+    assert found == set(), f"{name} imports {sorted(found)}"
+
+
 def test_the_checker_sees_imports() -> None:
     """The rules above are not vacuous: the reader finds known imports, lazy ones included."""
     assert "bot.outbox.Outbox" in imported_names(MODULES["bot.app"])

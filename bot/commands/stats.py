@@ -61,10 +61,12 @@ def collect(storage: Storage, now: datetime) -> dict[str, Any]:
     if "outbox" in tables:
         from bot.outbox import STATES, Outbox
 
+        outbox = Outbox(storage)
         counts = dict.fromkeys(STATES, 0)
-        for state, n in storage.db.execute("SELECT state, count(*) FROM outbox GROUP BY state"):
-            counts[state] = n
-        backlog, age = Outbox(storage).backlog()
+        for by_state in outbox.status().values():  # per kind, then per state
+            for state, n in by_state.items():
+                counts[state] += n
+        backlog, age = outbox.backlog()
         stats["outbox"] = {
             "by_state": counts,
             "backlog": backlog,

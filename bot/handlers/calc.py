@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import sqlite3
 import time
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -50,6 +49,7 @@ from bot.domain.worker_words import WorkerWords, read_worker_words
 from bot.handlers.common import BotContext, Button, edit_or_reply, keyboard, lang, reply
 from bot.handlers.start import stale_button
 from bot.i18n import format_money, format_month, render, t
+from bot.storage import DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def load_prefs(context: BotContext, chat_id: int | None) -> tuple[WorkerType | N
         return None, None, False
     try:
         row = context.services.storage.get_user(chat_id)
-    except sqlite3.Error as exc:
+    except DatabaseError as exc:
         alarm_for(context.services.storage).failure(exc, "reading calculator choices")
         row = None
     if not row:
@@ -190,7 +190,7 @@ def _save_prefs(context: BotContext, chat_id: int | None, **prefs: Any) -> None:
         return
     try:
         context.services.storage.set_calc_prefs(chat_id, **prefs)
-    except sqlite3.Error as exc:  # the answer still works, it just isn't remembered
+    except DatabaseError as exc:  # the answer still works, it just isn't remembered
         alarm_for(context.services.storage).failure(exc, "saving calculator choices")
 
 

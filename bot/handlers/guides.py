@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from bot.handlers.common import (
     services_of,
 )
 from bot.i18n import LANGS, current_lang, format_date, render, t, use_lang
+from bot.storage import DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +303,7 @@ async def answer_question(update: Update, context: BotContext, text: str) -> Non
                 return
         try:  # logged before the answer goes out, so the log is complete once it is seen
             context.services.storage.log_unanswered(text, lang, "no-match")
-        except sqlite3.Error as exc:  # the answer matters more than the log
+        except DatabaseError as exc:  # the answer matters more than the log
             alarm_for(context.services.storage).failure(exc, "logging an unanswered question")
         await _send(update, context, no_match_view(lib, lang))
 

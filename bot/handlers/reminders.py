@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -58,6 +57,7 @@ from bot.reminders import (
     send_due_async,
     tomorrow_at,
 )
+from bot.storage import DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ async def show_settings(update: Update, context: BotContext, *, edit: bool = Tru
     if row["enabled"]:
         try:
             upcoming = next_reminder(context.services.storage, chat.id, utc_now())
-        except sqlite3.Error as exc:  # the settings still show; the next date is left out
+        except DatabaseError as exc:  # the settings still show; the next date is left out
             alarm_for(context.services.storage).failure(exc, "computing the next reminder")
     text, markup = settings_text(row, workers, upcoming=upcoming), settings_keyboard(row, workers)
     if context.chat_data is not None:
@@ -375,7 +375,7 @@ async def on_text(update: Update, context: BotContext) -> None:
     store = _store(context)
     try:
         state = store.pending(chat.id)
-    except sqlite3.Error:
+    except DatabaseError:
         return  # the database is down: let the reading features answer
     text = message.text.strip()
     if state is None:
@@ -492,7 +492,7 @@ async def reminder_tick(context: BotContext) -> None:
         # On the event loop in small chunks (bot.reminders.send_due_async): a thread would hold
         # the GIL for most of a big slot and stall interactive replies meanwhile.
         count = await send_due_async(svc.storage, outbox, now)
-    except sqlite3.Error as exc:  # read-only, disk full, locked: logged once per outage
+    except DatabaseError as exc:  # read-only, disk full, locked: logged once per outage
         alarm_for(svc.storage).failure(exc, "enqueuing due reminders")
         return
     except Exception:  # noqa: BLE001 - a failed tick must not stop the job

@@ -17,7 +17,6 @@ import html
 import logging
 import re
 import secrets
-import sqlite3
 import time
 from typing import Any
 
@@ -51,6 +50,7 @@ from bot.handlers import calc as calc_handlers
 from bot.handlers.common import BotContext, Button, keyboard, reply
 from bot.handlers.start import stale_button
 from bot.i18n import BABEL_LOCALES, format_money, format_month, resolve_lang, t
+from bot.storage import DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +372,7 @@ async def _save_workers(update: Update, context: BotContext, sheet: Sheet) -> No
                 continue
             store.add_worker(chat.id, name, r.worker.value, r.wage)
             saved += 1
-    except sqlite3.Error as exc:
+    except DatabaseError as exc:
         alarm_for(context.services.storage).failure(exc, "saving staff-list workers")
         await reply(update, context, t("error.storage"))
         return

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from telegram import Update
 from telegram.ext import (
     Application,
@@ -23,6 +21,7 @@ from bot.handlers.common import (
     send_main_menu,
 )
 from bot.i18n import LANG_NAMES, LANGS, current_lang, t
+from bot.storage import DatabaseError
 
 COMMANDS = [("start", "cmd.start"), ("help", "cmd.help"), ("language", "cmd.language")]
 
@@ -65,7 +64,7 @@ async def help_command(update: Update, context: BotContext) -> None:
     if user is not None and not operator:
         try:
             staff = bool(AgencyService(svc.storage).staff_agencies(user.id))
-        except sqlite3.Error:  # the database is down: the public help still answers
+        except DatabaseError:  # the database is down: the public help still answers
             staff = False
     commands = svc.commands
     await reply(update, context, help_text(commands, staff=staff, operator=operator), main_menu_keyboard())
