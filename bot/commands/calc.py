@@ -100,6 +100,17 @@ def parse_month(text: str | None, now: dt.datetime | None = None) -> tuple[int, 
     return int(m.group(1)), int(m.group(2))
 
 
+def scheduled_month(text: str | None) -> tuple[int, int]:
+    """:func:`parse_month`, refusing a month before the first published schedule."""
+    year, month = parse_month(text)
+    first = schedules()["socso"][0].effective_from
+    if f"{year:04d}-{month:02d}" < first:
+        raise InputError(
+            f"no contribution schedule for {year:04d}-{month:02d} (the first starts {first})"
+        )
+    return year, month
+
+
 def _wage_inputs(args_wages: list[str], stdin: Iterable[str]) -> list[tuple[str, str]]:
     """(label, text) for every wage, in order; '-' expands to stdin lines (blank lines skipped)."""
     out: list[tuple[str, str]] = []
@@ -223,12 +234,7 @@ def run(args: argparse.Namespace, stdin: Iterable[str] | None = None, out=None, 
         print("calc: give a WAGE, - (stdin) or --file", file=err)
         return 2
     try:
-        year, month = parse_month(args.month)
-        first = schedules()["socso"][0].effective_from
-        if f"{year:04d}-{month:02d}" < first:
-            raise InputError(
-                f"no contribution schedule for {year:04d}-{month:02d} (the first starts {first})"
-            )
+        year, month = scheduled_month(args.month)
         inputs = _wage_inputs(args.wages, stdin if stdin is not None else sys.stdin)
         if not inputs:
             raise InputError("no wage given")
@@ -278,12 +284,7 @@ def run_file(args: argparse.Namespace, out, err) -> int:
         print(f"calc: --out must end in .xlsx or .csv, not {out_path.name!r}", file=err)
         return 2
     try:
-        year, month = parse_month(args.month)
-        first = schedules()["socso"][0].effective_from
-        if f"{year:04d}-{month:02d}" < first:
-            raise InputError(
-                f"no contribution schedule for {year:04d}-{month:02d} (the first starts {first})"
-            )
+        year, month = scheduled_month(args.month)
     except InputError as exc:
         print(f"calc: {exc}", file=err)
         return 2
