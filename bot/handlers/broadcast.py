@@ -1,4 +1,9 @@
 """/broadcast: staff (own agency) and operators (any agency, or everyone) compose, preview,
+
+Longer than ~500 lines on purpose: the compose conversation (target, one or per-language
+versions, audience, preview, confirm, schedule, cancel) is one ConversationHandler whose steps
+share the draft; the lifecycle decisions live in bot/agencies.py, and tests set
+PROGRESS_INTERVAL on this module. A split would put each step's handler in its own file.
 confirm, schedule, follow and cancel broadcasts.
 
 Compose is a per-user ConversationHandler (its state lives in memory: after a restart the user

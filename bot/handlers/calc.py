@@ -1,5 +1,9 @@
 """The contribution calculator in the chat: /calc, the main-menu button, or a typed salary.
 
+Longer than ~500 lines on purpose: the chat calculator's choices (worker type, age band with
+"first registered at 55 or older", month, LINDUNG opt-out), remembered choices and the result
+keyboard all read and write the one callback format below; the arithmetic is bot/domain/rates.py.
+
 Every button carries the whole calculation, so it still works after a restart or on an old
 message (at most 64 bytes)::
 
