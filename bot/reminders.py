@@ -37,8 +37,8 @@ from bot.domain.reminder_rules import (
     next_candidates,
     tomorrow_at,
 )
-from bot.handlers.reminder_views import render_reminder
 from bot.reminder_store import CHUNK, MAX_WORKERS, PENDING_TTL, ReminderStore, row_settings
+from bot.reminder_views import render_reminder
 from bot.storage import Storage
 
 __all__ = [

@@ -144,6 +144,10 @@ def test_local_bot_api_stands_alone(name: str) -> None:
         ("bot.locks", "bot.outbox"),  # the lease guards any start/stop pair
         ("bot.outbox", "bot.app"),
         ("bot.storage", "bot.handlers"),
+        ("bot.reminders", "bot.handlers"),  # services render through their own views module
+        ("bot.reminder_store", "bot.handlers"),
+        ("bot.reminder_views", "bot.handlers"),
+        ("bot.agencies", "bot.handlers"),
     ],
 )
 def test_lower_layers_do_not_import_higher_ones(low: str, high: str) -> None:

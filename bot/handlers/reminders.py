@@ -3,7 +3,7 @@
 Longer than ~500 lines on purpose: the settings screen and every button on it (days, hour by
 button or typed, audience), the add-a-worker conversation and the Paid/Snooze/Stop buttons share
 one callback namespace (``rm:``) and one settings view; the rules are in
-bot/domain/reminder_rules.py and the message text in handlers/reminder_views.py.
+bot/domain/reminder_rules.py and the message text in bot/reminder_views.py.
 
 Callback data (all under ``rm:``): ``rm:open``, ``rm:on``, ``rm:off``, ``rm:po`` (payment-open
 reminder on/off), ``rm:d:<days>`` (deadline reminder days), ``rm:h:<hour>``, ``rm:a:<audience>``,
