@@ -22,9 +22,6 @@ KNOWN_CYCLES: set[frozenset[str]] = {
     # commands/calc renders a contribution that handlers/stafflist reuses, and the CLI's
     # staff-list command reuses the chat's texts: goes away with "one renderer" (issue 15).
     frozenset({"bot.commands.calc", "bot.handlers.stafflist"}),
-    # the guide checker reads the matcher's concept names (a lazy import) and the matcher
-    # indexes guides: goes away when CONCEPTS moves to a module of its own.
-    frozenset({"bot.domain.guides", "bot.domain.matcher"}),
 }
 
 
