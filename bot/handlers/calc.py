@@ -39,11 +39,13 @@ from telegram.ext import (
     filters,
 )
 
+from bot.contribution_view import FIRST_AT_55, age_band, contribution_html
+from bot.contribution_view import age_label as _age_label
+from bot.contribution_view import worker_label as _worker_label
 from bot.dbhealth import alarm_for
 from bot.domain.rates import (
     LINDUNG_OPT_OUT_FROM,
     Contribution,
-    Note,
     WorkerType,
     calculate,
     schedules,
@@ -52,7 +54,7 @@ from bot.domain.salary import ABSURD_ABOVE, looks_like_salary, parse_salary
 from bot.domain.worker_words import WorkerWords, read_worker_words
 from bot.handlers.common import BotContext, Button, edit_or_reply, keyboard, lang, reply
 from bot.handlers.start import stale_button
-from bot.i18n import format_money, format_month, render, t
+from bot.i18n import format_money, format_month, t
 from bot.storage import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,6 @@ WORKER_CODES: dict[str, WorkerType] = {
 }
 CODE_OF_WORKER = {w: code for code, w in WORKER_CODES.items()}
 AGE_BANDS = ("u55", "55", "60")
-FIRST_AT_55 = "55f"  # 55-59 and first registered at 55 or older: Second Category (F2(b))
 AGE_STORED = {"u55": "under55", "55": "55to59", FIRST_AT_55: "55to59first", "60": "60plus"}  # users.age_band
 AGE_OF_STORED = {v: k for k, v in AGE_STORED.items()}
 AGE_FOR_CALC = {"u55": 30, "55": 55, FIRST_AT_55: 55, "60": 60}  # a representative age of each band
@@ -201,60 +202,15 @@ def _save_prefs(context: BotContext, chat_id: int | None, **prefs: Any) -> None:
 # --- rendering --------------------------------------------------------------------------------
 
 
-def _note(note: Note) -> Markup:
-    params: dict[str, Any] = {}
-    for key, value in note.params.items():
-        if key == "reason":
-            continue
-        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}", value):
-            value = format_month(*_split(_ym_from_text(value)))
-        params[key] = value
-    return t(note.message_key, **params)
-
-
-def _schedule_names(c: Contribution) -> list[Markup]:
-    by_id = {s.id: s for group in schedules().values() for s in group}
-    names: list[Markup] = []
-    for part, key in ((c.socso, "calc.sched.socso"), (c.lindung, "calc.sched.lindung"), (c.eis, "calc.sched.eis")):
-        if part is None or part.schedule not in by_id:
-            continue
-        s = by_id[part.schedule]
-        names.append(
-            t(
-                key,
-                ceiling=format_money(s.ceiling),
-                start=format_month(*_split(_ym_from_text(s.effective_from))),
-                phase=s.phase or "",
-            )
-        )
-    return names
-
-
-def _worker_label(worker: WorkerType) -> Markup:
-    return t(f"calc.worker.{worker.value}")
-
-
-def _age_label(age: str | None) -> Markup:
-    return t(f"calc.age.{age}" if age else "calc.age.assumed")
-
-
 def result_text(state: CalcState) -> tuple[str, Contribution]:
-    """The breakdown message for ``state`` (worker chosen) in the current language."""
+    """The breakdown message for ``state`` (worker chosen) in the current language
+    (rendered by :mod:`bot.contribution_view`, as the command line's is)."""
     assert state.worker is not None
     age = AGE_FOR_CALC[state.age] if state.age else None
     first_age = FIRST_AGE_FOR_CALC.get(state.age or "")
     c = calculate(state.wage, state.year, state.month, state.worker, age=age,
                   first_contribution_age=first_age, lindung_opt_out=state.opt_out)
-    text = render(
-        "calc_result.html",
-        c=c,
-        worker_label=_worker_label(state.worker),
-        age_label=_age_label(state.age),
-        nothing_due=c.socso is None and c.lindung is None and c.eis is None,
-        schedules=_schedule_names(c),
-        notes=[_note(n) for n in c.notes],
-    )
-    return text, c
+    return contribution_html(c, state.age), c
 
 
 def _lindung_toggle_applies(state: CalcState, c: Contribution) -> bool:
@@ -365,11 +321,6 @@ async def _show(
 async def show_result(update: Update, context: BotContext, state: CalcState) -> None:
     text, c = result_text(state)
     await _show(update, context, text, result_keyboard(state, c, _now_ym(context)))
-
-
-def age_band(age: int) -> str:
-    """The calculator's age band of an age in years."""
-    return "u55" if age < 55 else "55" if age < 60 else "60"
 
 
 def _remembered_line(worker: WorkerType | None, age: str | None) -> Markup | None:
