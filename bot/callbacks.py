@@ -30,7 +30,6 @@ This module imports no ``telegram`` and nothing above the infrastructure layer: 
 from __future__ import annotations
 
 import re
-import sys
 import typing
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
@@ -145,7 +144,7 @@ class EnumCodec:
 
     def encode(self, value: Any) -> str:
         table = self._table()
-        if value not in table:
+        if not isinstance(value, self.enum) or value not in table:
             raise CallbackDataError(f"{value!r} is not a {self.enum.__name__}")
         return table[value]
 
@@ -297,7 +296,7 @@ class CallbackData:
     def _fields(cls) -> tuple[tuple[str, Codec[Any], bool], ...]:
         """(name, codec, optional) of each field, read once from the annotations."""
         if cls._codecs is None:
-            hints = typing.get_type_hints(cls, globalns=vars(sys.modules[cls.__module__]), include_extras=True)
+            hints = typing.get_type_hints(cls, include_extras=True)
             found = []
             for f in fields(cls):  # type: ignore[arg-type]
                 hint = hints[f.name]
