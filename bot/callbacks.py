@@ -121,6 +121,10 @@ class Choice:
 
     values: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        if any(SEP in v or not v for v in self.values):
+            raise ValueError(f"a choice is empty or holds the separator: {self.values}")
+
     def encode(self, value: str) -> str:
         if value not in self.values:
             raise CallbackDataError(f"{value!r} is not one of {self.values}")
@@ -138,6 +142,13 @@ class EnumCodec:
 
     enum: type[Enum]
     codes: tuple[tuple[Any, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        codes = list(self._table().values())
+        if len(set(codes)) != len(codes) or any(SEP in c or not c for c in codes):
+            raise ValueError(
+                f"{self.enum.__name__}: codes must be distinct, non-empty, without the separator"
+            )
 
     def _table(self) -> dict[Any, str]:
         return dict(self.codes) if self.codes else {m: str(m.value) for m in self.enum}
@@ -243,6 +254,13 @@ class Maybe(Generic[T]):
     codec: Any
     none: str = "-"
 
+    def __post_init__(self) -> None:
+        try:
+            self.codec.decode(self.none)
+        except ValueError:
+            return
+        raise ValueError(f"{self.none!r} is a value of {self.codec!r}: None would be ambiguous")
+
     def encode(self, value: T | None) -> str:
         return self.none if value is None else self.codec.encode(value)
 
@@ -286,7 +304,11 @@ class CallbackData:
         if not re.fullmatch(r"[a-z]{1,6}(?::[a-z]{1,6})*", prefix):
             raise ValueError(f"bad callback prefix {prefix!r}")
         for other in _KINDS:
-            if other == prefix or (other + SEP).startswith(prefix + SEP) or (prefix + SEP).startswith(other + SEP):
+            if (
+                other == prefix
+                or (other + SEP).startswith(prefix + SEP)
+                or (prefix + SEP).startswith(other + SEP)
+            ):
                 raise ValueError(f"callback prefix {prefix!r} collides with {other!r}")
         cls.prefix = prefix
         cls._codecs = None
@@ -340,7 +362,10 @@ class CallbackData:
         if not cls._min_parts() <= len(texts) <= len(specs):
             return None
         try:
-            values = {name: codec.decode(text) for (name, codec, _), text in zip(specs, texts, strict=False)}
+            values = {
+                name: codec.decode(text)
+                for (name, codec, _), text in zip(specs, texts, strict=False)
+            }
             return cls(**values)
         except (ValueError, TypeError):
             return None
@@ -348,7 +373,9 @@ class CallbackData:
     @classmethod
     def pattern(cls) -> re.Pattern[str]:
         """What CallbackQueryHandler should match: every data of this kind, well-formed or not."""
-        return re.compile(rf"^{re.escape(cls.prefix)}{SEP}" if cls._fields() else rf"^{re.escape(cls.prefix)}$")
+        return re.compile(
+            rf"^{re.escape(cls.prefix)}{SEP}" if cls._fields() else rf"^{re.escape(cls.prefix)}$"
+        )
 
 
 class OneOf:
@@ -460,7 +487,7 @@ class GuideFeedback(CallbackData, prefix="gf"):
 
 @dataclass(frozen=True)
 class GuideAsk(CallbackData, prefix="gq"):
-    """"Ask another question"."""
+    """ "Ask another question"."""
 
     lang: Lang
 
@@ -472,7 +499,9 @@ class GuideLanguage(CallbackData, prefix="gd"):
     lang: Lang
 
 
-GUIDE_BUTTONS = OneOf(GuideStep, GuideAll, GuideTopic, GuideMenu, GuideFeedback, GuideAsk, GuideLanguage)
+GUIDE_BUTTONS = OneOf(
+    GuideStep, GuideAll, GuideTopic, GuideMenu, GuideFeedback, GuideAsk, GuideLanguage
+)
 
 # --- the calculator (bot/handlers/calc.py) --------------------------------------------------------
 
@@ -530,7 +559,9 @@ class StaffListAction(CallbackData, prefix="sl"):
 # --- reminders (bot/handlers/reminders.py, bot/reminder_views.py) ------------------------------------
 
 REMINDERS = Namespace("rm")
-ReminderAudienceName = Literal["household", "employer"]  # bot.domain.reminder_rules.AUDIENCES (tested)
+ReminderAudienceName = Literal[
+    "household", "employer"
+]  # bot.domain.reminder_rules.AUDIENCES (tested)
 
 
 @dataclass(frozen=True)
@@ -607,7 +638,7 @@ class ReminderSnooze(CallbackData, prefix="rm:snooze"):
 
 @dataclass(frozen=True)
 class ReminderFromCalc(CallbackData, prefix="rm:c"):
-    """"Remind me to pay this" under a calculator result."""
+    """ "Remind me to pay this" under a calculator result."""
 
     worker: Annotated[WorkerType, WORKER]
     wage: Annotated[Decimal, WAGE]
@@ -680,5 +711,17 @@ class BroadcastCancel(CallbackData, prefix="bc:x"):
     broadcast_id: Annotated[int, ROW_ID]
 
 
-__all__ = [name for name, value in list(globals().items()) if isinstance(value, type) and issubclass(value, CallbackData)]
-__all__ += ["BROADCAST", "GUIDE_BUTTONS", "REMINDERS", "CallbackDataError", "Namespace", "OneOf", "kinds"]
+__all__ = [
+    name
+    for name, value in list(globals().items())
+    if isinstance(value, type) and issubclass(value, CallbackData)
+]
+__all__ += [
+    "BROADCAST",
+    "GUIDE_BUTTONS",
+    "REMINDERS",
+    "CallbackDataError",
+    "Namespace",
+    "OneOf",
+    "kinds",
+]

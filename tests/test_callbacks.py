@@ -113,7 +113,11 @@ def test_no_other_kind_claims_a_kinds_data(value: cb.CallbackData) -> None:
     assert matched == [type(value).__name__]
 
 
-@given(st.text(alphabet=st.sampled_from(string.ascii_letters + string.digits + ":-_.*٩ é"), max_size=70))
+@given(
+    st.text(
+        alphabet=st.sampled_from(string.ascii_letters + string.digits + ":-_.*٩ é"), max_size=70
+    )
+)
 def test_parse_accepts_only_canonical_data(text: str) -> None:
     """Whatever the input, a kind either rejects it or gives a value that packs back to it."""
     for kind in KINDS:
@@ -139,23 +143,79 @@ def test_mutations_are_rejected(pair: tuple[type[cb.CallbackData], cb.CallbackDa
 @pytest.mark.parametrize(
     "data",
     [
-        None, "", "menu", "menu:", "menu:settings", "lang:fr", "lang:en:x",
-        "g:pay-socso:0:en", "g:pay-socso:01:en", "g:pay-socso:1000:en", "g:pay-socso:٣:en",
-        "g:pay socso:1:en", "g::1:en", "g:pay-socso:1:fr", "g:pay-socso:1",
-        "gf:pay-socso:en:2", "gf:pay-socso:en:true", "gt:Employers:en", "gm:", "gd:EN",
-        "c:x:3500.00:202605:e:-:0", "c:r:3500:202605:e:-:0", "c:r:3500.0:202605:e:-:0",
-        "c:r:03500.00:202605:e:-:0", "c:r:1000000.01:202605:e:-:0", "c:r:3500.00:202613:e:-:0",
-        "c:r:3500.00:198912:e:-:0", "c:r:3500.00:202605:x:-:0", "c:r:3500.00:202605:-:-:0",
-        "c:r:3500.00:202605:e:70:0", "c:r:3500.00:202605:e:-:2", "c:r:3500.00:202605:e:-:0:202605",
-        "c:m:3500.00:202605:e:-:0", "c:r:-1.00:202605:e:-:0",
-        "rm:on:x", "rm:h:٩", "rm:d:1_4", "rm:h:24", "rm:h:+8", "rm:a:boss", "rm:w", "rm:w:del:",
-        "rm:w:del:-1", "rm:wt:robot", "rm:paid:2026-13", "rm:paid:2026-5", "rm:snooze:26-05",
-        "rm:c:employee:0", "rm:c:employee", "rm:c:boss:100.00",
-        "pv:maybe:1", "pv:yes:", "pv:yes:1:2", "pv:yes:x", "pv:yes:-0",
-        "af:u:", "af:u:a b", "af:u:" + "a" * 33, "bc:t:", "bc:t:a:b", "bc:m:both", "bc:a:fr",
-        "bc:x:one", "bc:x:", "bc:send:now", "bc:sendx", "sl:x:0a1b2c3d", "sl:m:0a1b2c3d",
-        "sl:c:0A1B2C3D:202605", "sl:s:0a1b2c3", "sl:m:0a1b2c3d:209913:1",
-        "x" * 65, "g:" + "a" * 60 + ":1:en",
+        None,
+        "",
+        "menu",
+        "menu:",
+        "menu:settings",
+        "lang:fr",
+        "lang:en:x",
+        "g:pay-socso:0:en",
+        "g:pay-socso:01:en",
+        "g:pay-socso:1000:en",
+        "g:pay-socso:٣:en",
+        "g:pay socso:1:en",
+        "g::1:en",
+        "g:pay-socso:1:fr",
+        "g:pay-socso:1",
+        "gf:pay-socso:en:2",
+        "gf:pay-socso:en:true",
+        "gt:Employers:en",
+        "gm:",
+        "gd:EN",
+        "c:x:3500.00:202605:e:-:0",
+        "c:r:3500:202605:e:-:0",
+        "c:r:3500.0:202605:e:-:0",
+        "c:r:03500.00:202605:e:-:0",
+        "c:r:1000000.01:202605:e:-:0",
+        "c:r:3500.00:202613:e:-:0",
+        "c:r:3500.00:198912:e:-:0",
+        "c:r:3500.00:202605:x:-:0",
+        "c:r:3500.00:202605:-:-:0",
+        "c:r:3500.00:202605:e:70:0",
+        "c:r:3500.00:202605:e:-:2",
+        "c:r:3500.00:202605:e:-:0:202605",
+        "c:m:3500.00:202605:e:-:0",
+        "c:r:-1.00:202605:e:-:0",
+        "rm:on:x",
+        "rm:h:٩",
+        "rm:d:1_4",
+        "rm:h:24",
+        "rm:h:+8",
+        "rm:a:boss",
+        "rm:w",
+        "rm:w:del:",
+        "rm:w:del:-1",
+        "rm:wt:robot",
+        "rm:paid:2026-13",
+        "rm:paid:2026-5",
+        "rm:snooze:26-05",
+        "rm:c:employee:0",
+        "rm:c:employee",
+        "rm:c:boss:100.00",
+        "pv:maybe:1",
+        "pv:yes:",
+        "pv:yes:1:2",
+        "pv:yes:x",
+        "pv:yes:-0",
+        "af:u:",
+        "af:u:a b",
+        "af:u:" + "a" * 33,
+        "bc:t:",
+        "bc:t:a:b",
+        "bc:m:both",
+        "bc:a:fr",
+        "bc:x:one",
+        "bc:x:",
+        "bc:send:now",
+        "bc:sendx",
+        "sl:x:0a1b2c3d",
+        "sl:m:0a1b2c3d",
+        "sl:c:0A1B2C3D:202605",
+        "sl:s:0a1b2c3",
+        "sl:m:0a1b2c3d:209913:1",
+        "x" * 65,
+        "g:" + "a" * 60 + ":1:en",
     ],
 )
 def test_malformed_data_parses_to_none(data: str | None) -> None:
@@ -189,6 +249,7 @@ def test_pack_refuses_values_it_cannot_write(value: cb.CallbackData) -> None:
 
 def test_the_64_byte_limit_is_checked_in_pack() -> None:
     """A kind whose fields could exceed 64 bytes packs short values and refuses long ones."""
+
     @dataclass(frozen=True)
     class Wide(cb.CallbackData, prefix="zzwide"):
         text: Annotated[str, cb.Text(r"[a-zé]{1,100}")]
@@ -218,6 +279,10 @@ def test_a_kind_cannot_reuse_or_shadow_a_prefix() -> None:
 
     with pytest.raises(ValueError, match="separator"):
         cb.Text(r".*")
+    with pytest.raises(ValueError, match="separator"):
+        cb.Choice(("a", "b:c"))
+    with pytest.raises(ValueError, match="ambiguous"):
+        cb.Maybe(cb.Text(r"[a-z-]+"))  # "-" would be both None and the text "-"
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.__name__)
@@ -274,11 +339,21 @@ def test_closed_sets_match_the_code() -> None:
     assert set(cb.WORKER._table()) == set(WorkerType) == set(cb.WORKER_CODE._table())
     assert set(typing.get_args(cb.MenuItem)) == {*menu.ITEMS, "main"}
     assert set(typing.get_args(cb.AgeBand)) == {*calc.AGE_BANDS, calc.FIRST_AT_55}
-    assert typing.get_args(typing.get_type_hints(cb.BroadcastAudience)["audience"]) == ("all", *LANGS)
+    assert typing.get_args(typing.get_type_hints(cb.BroadcastAudience)["audience"]) == (
+        "all",
+        *LANGS,
+    )
     hours = [*HOUR_CHOICES, *range(TYPED_HOUR_FIRST, TYPED_HOUR_LAST + 1)]
     assert all(cb.ReminderHour.parse(cb.ReminderHour(h).pack()) for h in hours)
     assert all(cb.ReminderDay.parse(cb.ReminderDay(d).pack()) for d in DEADLINE_DAYS_CHOICES)
-    assert {f.name for f in fields(cb.CalcAction)} >= {"act", "wage", "ym", "worker", "age", "opt_out"}
+    assert {f.name for f in fields(cb.CalcAction)} >= {
+        "act",
+        "wage",
+        "ym",
+        "worker",
+        "age",
+        "opt_out",
+    }
 
 
 # --- buttons already in chats --------------------------------------------------------------------
@@ -298,11 +373,20 @@ OLD_BUTTONS: list[tuple[str, cb.CallbackData]] = [
     ("gf:pay-socso:en:0", cb.GuideFeedback("pay-socso", "en", False)),
     ("gq:zh", cb.GuideAsk("zh")),
     ("gd:ms", cb.GuideLanguage("ms")),
-    ("c:r:3500.00:202605:e:-:0", cb.CalcAction("r", Decimal("3500.00"), MAY_2026, WorkerType.EMPLOYEE, None, False)),
-    ("c:A:1200.50:202605:df:55f:1", cb.CalcAction("A", Decimal("1200.50"), MAY_2026, WorkerType.DOMESTIC_FOREIGN,
-                                                  "55f", True)),
-    ("c:m:3500.00:202605:f:60:0:202612",
-     cb.CalcAction("m", Decimal("3500.00"), MAY_2026, WorkerType.FOREIGN, "60", False, 2026 * 12 + 11)),
+    (
+        "c:r:3500.00:202605:e:-:0",
+        cb.CalcAction("r", Decimal("3500.00"), MAY_2026, WorkerType.EMPLOYEE, None, False),
+    ),
+    (
+        "c:A:1200.50:202605:df:55f:1",
+        cb.CalcAction("A", Decimal("1200.50"), MAY_2026, WorkerType.DOMESTIC_FOREIGN, "55f", True),
+    ),
+    (
+        "c:m:3500.00:202605:f:60:0:202612",
+        cb.CalcAction(
+            "m", Decimal("3500.00"), MAY_2026, WorkerType.FOREIGN, "60", False, 2026 * 12 + 11
+        ),
+    ),
     ("c:s:35.00:202605:-:-:0", cb.CalcAction("s", Decimal("35.00"), MAY_2026, None, None, False)),
     ("sl:m:0a1b2c3d:202604", cb.StaffListAction("m", "0a1b2c3d", MAY_2026 - 1)),
     ("sl:s:0a1b2c3d", cb.StaffListAction("s", "0a1b2c3d")),
@@ -338,8 +422,13 @@ def test_buttons_sent_before_the_codec_still_parse(data: str, value: cb.Callback
 
 
 def test_every_kind_has_an_old_button() -> None:
-    assert {type(v) for _, v in OLD_BUTTONS} | {cb.ReminderOn, cb.ReminderOff, cb.ReminderStop,
-                                                cb.ReminderWorkerCancel, cb.BroadcastSkip} == set(KINDS)
+    assert {type(v) for _, v in OLD_BUTTONS} | {
+        cb.ReminderOn,
+        cb.ReminderOff,
+        cb.ReminderStop,
+        cb.ReminderWorkerCancel,
+        cb.BroadcastSkip,
+    } == set(KINDS)
 
 
 def test_groups_match_their_kinds() -> None:
@@ -353,4 +442,6 @@ def test_groups_match_their_kinds() -> None:
     assert cb.GUIDE_BUTTONS.pattern().match("gz:en") is None  # the old r"^g[atmfqd]?:" exactly
     for prefix in ("g", "ga", "gt", "gm", "gf", "gq", "gd"):
         assert cb.GUIDE_BUTTONS.pattern().match(prefix + ":junk")
-    assert cb.BroadcastSend.pattern().match("bc:send") and not cb.BroadcastSend.pattern().match("bc:sendx")
+    assert cb.BroadcastSend.pattern().match("bc:send") and not cb.BroadcastSend.pattern().match(
+        "bc:sendx"
+    )

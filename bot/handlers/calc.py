@@ -72,7 +72,6 @@ FIRST_AGE_FOR_CALC = {FIRST_AT_55: 55}  # first_contribution_age passed to calcu
 DOMESTIC = (WorkerType.DOMESTIC_LOCAL, WorkerType.DOMESTIC_FOREIGN)
 
 
-
 def _ym(year: int, month: int) -> int:
     return year * 12 + month - 1
 
