@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import secrets
 import time
 
@@ -23,6 +22,7 @@ from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
+from bot.callbacks import StaffListAction
 from bot.contribution_view import file_error_text, labels, plain, plural, summary_text
 from bot.dbhealth import alarm_for
 from bot.domain.rates import schedules
@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 
 KEEP_SECONDS = 15 * 60
 DATA_KEY = "stafflist"
-_DATA_RE = re.compile(r"sl:(?P<act>[cms]):(?P<token>[0-9a-f]{8})(?::(?P<ym>\d{6}))?")
 
 
 # --- texts (the summary, the file's labels and the error sentences: bot/contribution_view.py) ---
@@ -84,7 +83,7 @@ def _keyboard(token: str, result: StaffResult, now_ym: int) -> InlineKeyboardMar
     first_ym = int(first[0]) * 12 + int(first[1]) - 1
 
     def mdata(v: int) -> str:
-        return f"sl:m:{token}:{v // 12:04d}{v % 12 + 1:02d}"
+        return StaffListAction("m", token, v).pack()
 
     months: list[Button] = []
     if ym - 1 >= first_ym:
@@ -95,8 +94,8 @@ def _keyboard(token: str, result: StaffResult, now_ym: int) -> InlineKeyboardMar
     if months:
         rows.append(months)
     if result.people:
-        rows.append([(str(t("stafflist.btn.csv")), f"sl:c:{token}:{ym // 12:04d}{ym % 12 + 1:02d}")])
-        rows.append([(str(t("stafflist.btn.save")), f"sl:s:{token}")])
+        rows.append([(str(t("stafflist.btn.csv")), StaffListAction("c", token, ym).pack())])
+        rows.append([(str(t("stafflist.btn.save")), StaffListAction("s", token).pack())])
     return keyboard(rows)
 
 
@@ -183,30 +182,20 @@ class _StaffLines(filters.MessageFilter):
 async def on_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
-    m = _DATA_RE.fullmatch(query.data or "")
-    if m is None:
+    pressed = StaffListAction.parse(query.data)
+    if pressed is None:
         await stale_button(update, context)
         return
-    sheet = _recall(context, m["token"])
+    sheet = _recall(context, pressed.token)
     if sheet is None:
         await query.answer()
         await reply(update, context, t("stafflist.expired", minutes=KEEP_SECONDS // 60))
         return
-    act = m["act"]
-    ym: int | None = None
-    if m["ym"]:
-        y, mo = int(m["ym"][:4]), int(m["ym"][4:])
-        if not (calc_handlers.MIN_YEAR <= y <= calc_handlers.MAX_YEAR and 1 <= mo <= 12):
-            await stale_button(update, context)
-            return
-        ym = y * 12 + mo - 1
-    if act in "cm" and ym is None:
-        await stale_button(update, context)
-        return
+    act, ym = pressed.act, pressed.ym
     await query.answer()
     if act == "m":
         assert ym is not None
-        await _answer(update, context, sheet, ym, m["token"])
+        await _answer(update, context, sheet, ym, pressed.token)
     elif act == "c":
         assert ym is not None
         result = await asyncio.to_thread(calculate_all, sheet, *divmod_ym(ym))
@@ -256,7 +245,7 @@ def register(app: Application) -> None:
     app.add_handler(
         MessageHandler(private & filters.TEXT & ~filters.COMMAND & _StaffLines(), on_lines)
     )
-    app.add_handler(CallbackQueryHandler(on_button, pattern=r"^sl:"))
+    app.add_handler(CallbackQueryHandler(on_button, pattern=StaffListAction.pattern()))
 
 
 __all__ = ["file_name", "register"]
