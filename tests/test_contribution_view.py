@@ -14,7 +14,7 @@ from bot.contribution_view import contribution_html, note_html, note_text, plain
 from bot.domain.rates import Contribution, WorkerType
 from bot.domain.stafflist import calculate_all, read_lines
 from bot.handlers import calc as calc_handlers
-from bot.handlers.calc import AGE_FOR_CALC, CODE_OF_WORKER, FIRST_AGE_FOR_CALC, CalcState
+from bot.handlers.calc import AGE_FOR_CALC, FIRST_AGE_FOR_CALC, CalcState
 from bot.i18n import format_money, use_lang
 
 E, F = WorkerType.EMPLOYEE, WorkerType.FOREIGN
@@ -80,7 +80,7 @@ def _amounts(c: Contribution, lang: str) -> list[str]:
 
 
 @pytest.mark.parametrize("lang", ["en", "ms", "zh"])
-@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1]}-{CODE_OF_WORKER[c[2]]}-{c[3]}" for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1]}-{c[2].value}-{c[3]}" for c in CASES])
 def test_cli_text_is_the_chat_answer_without_markup(case: tuple, lang: str) -> None:
     html, c = chat(case, lang)
     text = cli(case, lang)
