@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,7 @@ import pytest
 
 from bot.agencies import AgencyService, plain_text
 from bot.handlers import broadcast as broadcast_handlers
-from bot.i18n import LANG_NAMES, n, t
+from bot.i18n import LANG_NAMES, LANGS, n, t
 from bot.localapi.server import ChatMessage, LocalBotAPI
 from tests.harness import BotHarness
 
@@ -45,8 +46,27 @@ async def follow(bot: BotHarness, user: int, payload: str, lang: str) -> ChatMes
     return answer
 
 
-def copies(bot: BotHarness, chat_id: int) -> list[ChatMessage]:
-    return [m for m in bot.server.bot_messages(chat_id) if m.copied_from is not None]
+def plain(markup: str) -> str:
+    """What a reader sees of a Telegram-HTML catalog text: no tags, entities read."""
+    return html.unescape(re.sub(r"<[^>]+>", "", str(markup)))
+
+
+def header(lang: str, agency: str = "Acme Payroll") -> str:
+    return plain(t("broadcast.header", lang, agency=agency))
+
+
+def footer(lang: str, agency: str = "Acme Payroll") -> str:
+    return plain(t("broadcast.footer", lang, agency=agency))
+
+
+def deliveries(bot: BotHarness, chat_id: int, agency: str = "Acme Payroll") -> list[ChatMessage]:
+    """The broadcasts ``chat_id`` received: texts (sendMessage) and media (copyMessage) whose
+    first line names ``agency``, and copies without that line (rows queued before headers)."""
+    heads = {header(lang, agency) for lang in LANGS}
+    return [
+        m for m in bot.server.bot_messages(chat_id)
+        if m.copied_from is not None or (m.plain_text or "").split("\n", 1)[0] in heads
+    ]
 
 
 async def press_last(bot: BotHarness, user: int, data: str) -> dict:
@@ -85,11 +105,16 @@ async def test_two_language_broadcast_reaches_each_follower_once(bot: BotHarness
     assert audience.callback_data == ["bc:a:all", "bc:a:en", "bc:a:ms", "bc:a:zh", "bc:cancel"]
     await bot.press(STAFF, audience, "bc:a:all")
 
-    # Preview: a header and the copy (with its footer button) for each version, then the count.
+    # Preview: a title and the message as followers get it (the line naming the agency, the
+    # footer button) for each version, then the count. The text is sent as text, the photo copied.
     preview = await server.wait_for_bot_messages(STAFF, 5)
     en_copy, ms_copy = preview[1], preview[3]
-    assert en_copy.copied_from == (STAFF, en_source["message_id"])
+    assert en_copy.method == "sendMessage" and en_copy.copied_from is None and en_source["text"] in en_copy.plain_text
+    assert en_copy.plain_text == (f"{header('en')}\n\nContribution rates change on 1 December.\n\n"
+                                  f"{footer('en')}")
     assert ms_copy.copied_from == (STAFF, ms_source["message_id"]) and ms_copy.media["type"] == "photo"
+    assert ms_copy.plain_text == f"{header('ms')}\n\nKadar caruman berubah pada 1 Disember."
+    assert ms_copy.buttons[0]["text"] == plain_text("broadcast.unfollow_button", "ms", agency="Acme Payroll")
     assert "3" in preview[0].text and "1" in preview[2].text  # en+zh get English, ms gets Malay
     assert en_copy.buttons[0]["text"] == plain_text("broadcast.unfollow_button", "en", agency="Acme Payroll")
     confirm = preview[4]
@@ -103,18 +128,24 @@ async def test_two_language_broadcast_reaches_each_follower_once(bot: BotHarness
     assert progress.edits[0][0] == t("broadcast.starting", "en")  # one message, edited in place
     assert progress.text == t("broadcast.progress", "en", id=1, sent=4, total=4, unreachable=0, failed=0)
 
-    expected = {301: (en_source, "en"), 302: (ms_source, "ms"), 303: (en_source, "zh"), 305: (en_source, "en")}
+    expected = {301: (None, "en"), 302: (ms_source, "ms"), 303: (None, "zh"), 305: (None, "en")}
     for user, (source, lang) in expected.items():
-        got = copies(bot, user)
+        got = deliveries(bot, user)
         assert len(got) == 1, user
-        assert got[0].copied_from == (STAFF, source["message_id"])
+        if source is None:  # the English text, with the header and footer in the follower's language
+            assert got[0].copied_from is None and got[0].method == "sendMessage"
+            assert got[0].plain_text == (f"{header(lang)}\n\nContribution rates change on 1 December."
+                                         f"\n\n{footer(lang)}")
+        else:  # the Malay photo, copied, its caption under the header line
+            assert got[0].copied_from == (STAFF, source["message_id"])
+            assert got[0].plain_text == f"{header(lang)}\n\nKadar caruman berubah pada 1 Disember."
         [button] = got[0].buttons
         assert button["text"] == plain_text("broadcast.unfollow_button", lang, agency="Acme Payroll")
         assert button["callback_data"].startswith("af:u:")
-    assert copies(bot, 304) == []  # another agency's follower gets nothing
+    assert deliveries(bot, 304) == []  # another agency's follower gets nothing
 
     # The footer button: the follower stops following; a second press changes nothing.
-    answer = await bot.press(302, copies(bot, 302)[0], copies(bot, 302)[0].callback_data[0])
+    answer = await bot.press(302, deliveries(bot, 302)[0], deliveries(bot, 302)[0].callback_data[0])
     assert answer["text"] == plain_text("agency.unfollowed", "ms", agency="Acme Payroll")
     service = AgencyService(bot.storage)
     assert [a.name for a in service.followed(302)] == []
@@ -164,11 +195,14 @@ async def test_refusals_and_forged_buttons_change_nothing(bot: BotHarness) -> No
     preview = await server.wait_for_bot_messages(STAFF, 3)
     assert preview[2].text == t("broadcast.confirm_now", "en", count=1)
     await bot.press(STAFF, preview[2], "bc:send")
-    await server.wait_until(lambda: copies(bot, 302), 10)
-    assert copies(bot, 302)[0].copied_from == (STAFF, source["message_id"])
+    await server.wait_until(lambda: deliveries(bot, 302), 10)
+    assert source["text"] == "Hello followers"
+    assert deliveries(bot, 302)[0].plain_text == f"{header('ms')}\n\nHello followers\n\n{footer('ms')}"
     await server.wait_until(lambda: AgencyService(bot.storage).get_broadcast(1)["state"] == "done", 10)
-    assert copies(bot, 301) == [] and copies(bot, 304) == [] and copies(bot, 999) == []
-    assert [c["chat_id"] for c in server.calls("copyMessage") if int(c["chat_id"]) != STAFF] == [302]
+    assert deliveries(bot, 301) == [] and deliveries(bot, 304) == [] and deliveries(bot, 999) == []
+    sent = [c for m in ("sendMessage", "copyMessage") for c in server.calls(m)]
+    assert [c["chat_id"] for c in sent if "Hello followers" in str(c.get("text"))
+            and int(c["chat_id"]) != STAFF] == [302]
 
 
 async def test_scheduled_broadcast_can_be_cancelled(bot: BotHarness) -> None:
@@ -214,7 +248,7 @@ async def test_scheduled_broadcast_can_be_cancelled(bot: BotHarness) -> None:
     assert cancelled.text == t("broadcast.cancelled", "en", id=1, count=1)
     assert outbox.group_progress("broadcast:1")["cancelled"] == 1
     assert AgencyService(bot.storage).get_broadcast(1)["state"] == "cancelled"
-    assert copies(bot, 301) == []
+    assert deliveries(bot, 301) == []
 
 
 async def test_invite_is_single_use_and_revocable(bot: BotHarness) -> None:
@@ -270,11 +304,11 @@ async def test_restart_while_sending_loses_nothing_and_reports(bot: BotHarness) 
     source = await server.send_text(STAFF, "Important: new contribution table")
     preview = await server.wait_for_bot_messages(STAFF, 3)
     await bot.press(STAFF, preview[2], "bc:send")
-    await server.wait_until(lambda: sum(1 for c in followers if copies(bot, c)) >= 15, 10)
+    await server.wait_until(lambda: sum(1 for c in followers if deliveries(bot, c)) >= 15, 10)
     await bot.restart()  # the sender stops mid-broadcast; the rest goes after the restart
     report_text = str(t("broadcast.report", "en", id=1, delivered=80, unreachable=0, failed=0, cancelled=0))
     await server.wait_until(lambda: any(m.text == report_text for m in server.bot_messages(STAFF)), 20)
     for chat in followers:
-        got = copies(bot, chat)
-        assert len(got) == 1 and got[0].copied_from == (STAFF, source["message_id"]), chat
+        got = deliveries(bot, chat)
+        assert len(got) == 1 and source["text"] in got[0].plain_text, chat
     assert AgencyService(bot.storage).get_broadcast(1)["state"] == "done"
