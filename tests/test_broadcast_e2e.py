@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.agencies import AgencyService, plain_text
+from bot.agencies import AgencyService, plain_text, unfollow_markup
 from bot.handlers import broadcast as broadcast_handlers
 from bot.i18n import LANG_NAMES, LANGS, n, t
 from bot.localapi.server import ChatMessage, LocalBotAPI
+from bot.outbox import Outbox
+from bot.storage import Storage
 from tests.harness import BotHarness
 
 OP = 1
@@ -312,3 +314,147 @@ async def test_restart_while_sending_loses_nothing_and_reports(bot: BotHarness) 
         got = deliveries(bot, chat)
         assert len(got) == 1 and source["text"] in got[0].plain_text, chat
     assert AgencyService(bot.storage).get_broadcast(1)["state"] == "done"
+
+
+# --- issue 18: each copy names its agency (a header line), whatever the agency composed --------
+
+LINK = "https://example.com/rates"
+
+
+def utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+async def staff_and_follower(bot: BotHarness, lang: str, agency: str = "Acme & Sons") -> None:
+    """An agency whose staff member (STAFF) and one follower (301) both use ``lang``; the staff
+    member's /broadcast goes straight to asking for the message (one language)."""
+    staff_link, follow_link = await new_agency(bot, agency)
+    await bot.say(STAFF, f"/start {staff_link}", lang=lang)
+    await follow(bot, 301, follow_link, lang)
+    (ask,) = await bot.say(STAFF, "/broadcast", lang=lang)
+    assert ask.text == t("broadcast.ask_message_one", lang)
+
+
+def unfollow_label(lang: str, agency: str) -> str:
+    return plain_text("broadcast.unfollow_button", lang, agency=agency)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_text_composed_in_the_chat_names_the_agency_and_keeps_its_formatting(
+    bot: BotHarness, lang: str
+) -> None:
+    server = bot.server
+    await staff_and_follower(bot, lang)
+    text = "New rates from 1 December: see the table <here> & ask us."
+    formatting = [
+        {"type": "bold", "offset": 0, "length": 9},  # "New rates"
+        {"type": "text_link", "offset": text.index("the table"), "length": 9, "url": LINK},
+        {"type": "italic", "offset": text.index("ask us"), "length": 6},
+    ]
+    await server.send_text(STAFF, text, language_code=lang, entities=formatting)
+
+    # The preview is the follower's message itself: header line, text, footer, button.
+    title, shown, confirm = await server.wait_for_bot_messages(STAFF, 3)
+    assert title.text == t("broadcast.preview_header", lang, language=t("broadcast.all_languages", lang), count=1)
+    assert confirm.callback_data == ["bc:send", "bc:sched", "bc:cancel"]
+    await bot.press(STAFF, confirm, "bc:send")
+    await server.wait_until(lambda: deliveries(bot, 301, "Acme & Sons"), 10)
+    [got] = deliveries(bot, 301, "Acme & Sons")
+
+    for message in (shown, got):
+        assert message.method == "sendMessage" and message.copied_from is None
+        assert message.plain_text == f"{header(lang, 'Acme & Sons')}\n\n{text}\n\n{footer(lang, 'Acme & Sons')}"
+        assert message.plain_text.splitlines()[0].endswith("Acme & Sons")  # the name, escaped and read back
+        [button] = message.buttons
+        assert button["text"] == unfollow_label(lang, "Acme & Sons") and button.get("callback_data")
+        # the agency's formatting survives, moved down by the header line
+        shift = utf16(header(lang, "Acme & Sons")) + 2
+        moved = [{**e, "offset": e["offset"] + shift} for e in formatting]
+        for entity in moved:
+            assert entity in message.entities, (entity, message.entities)
+    assert "<b>New rates</b>" in got.text and f'<a href="{LINK}">the table</a>' in got.text
+    assert "&lt;here&gt; &amp;" in got.text  # the agency's own < and & stay text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_photo_composed_in_the_chat_carries_the_header_in_its_caption(
+    bot: BotHarness, lang: str
+) -> None:
+    server = bot.server
+    await staff_and_follower(bot, lang, "Acme Payroll")
+    caption = "Poster: the new contribution table"
+    source = await server.send_media(
+        STAFF, photo=True, caption=caption, language_code=lang,
+        caption_entities=[{"type": "bold", "offset": 0, "length": 6}],
+    )
+    _, shown, confirm = await server.wait_for_bot_messages(STAFF, 3)
+    await bot.press(STAFF, confirm, "bc:send")
+    await server.wait_until(lambda: deliveries(bot, 301), 10)
+    [got] = deliveries(bot, 301)
+    for message in (shown, got):
+        assert message.method == "copyMessage"
+        assert message.copied_from == (STAFF, source["message_id"]) and message.media["type"] == "photo"
+        assert message.plain_text == f"{header(lang)}\n\n{caption}"
+        bold = {"type": "bold", "offset": utf16(header(lang)) + 2, "length": 6}
+        assert bold in message.entities
+        assert [b["text"] for b in message.buttons] == [unfollow_label(lang, "Acme Payroll")]
+    # a photo without a caption still names the agency
+    await bot.say(STAFF, "/broadcast", lang=lang)
+    bare = await server.send_media(STAFF, photo=True, language_code=lang)
+    _, shown, _ = await server.wait_for_bot_messages(STAFF, 3)
+    assert shown.copied_from == (STAFF, bare["message_id"]) and shown.plain_text == header(lang)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_too_long_with_the_header_is_refused_and_nothing_is_queued(
+    bot: BotHarness, lang: str
+) -> None:
+    server = bot.server
+    await staff_and_follower(bot, lang, "Acme Payroll")
+    # What fits: Telegram's limits less the longest header (and footer) of the three languages.
+    text_room = 4096 - max(utf16(header(x)) + utf16(footer(x)) + 4 for x in LANGS)
+    caption_room = 1024 - max(utf16(header(x)) + 2 for x in LANGS)
+
+    await server.send_text(STAFF, "x" * 4096, language_code=lang)  # as long as Telegram allows
+    refused = await server.wait_for_bot_message(STAFF)
+    assert refused.text == t("broadcast.text_too_long", lang, length=4096, limit=text_room)
+    assert refused.callback_data == ["bc:cancel"]
+    await server.send_media(STAFF, photo=True, caption="y" * (caption_room + 1), language_code=lang)
+    refused = await server.wait_for_bot_message(STAFF)
+    assert refused.text == t("broadcast.caption_too_long", lang, length=caption_room + 1, limit=caption_room)
+    assert bot.storage.db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
+    assert bot.storage.db.execute("SELECT count(*) FROM broadcasts").fetchone()[0] == 0
+
+    # The draft waits for a shorter message; exactly the room left goes through Telegram.
+    await server.send_text(STAFF, "z" * text_room, language_code=lang)
+    _, shown, confirm = await server.wait_for_bot_messages(STAFF, 3)
+    assert shown.plain_text.count("z") == text_room
+    await bot.press(STAFF, confirm, "bc:send")
+    await server.wait_until(lambda: deliveries(bot, 301), 10)
+    [got] = deliveries(bot, 301)
+    assert got.plain_text.count("z") == text_room and utf16(got.plain_text) <= 4096
+    assert server.stats.rejected == []  # no request was refused by Telegram on the way
+
+
+async def test_copy_rows_queued_before_the_headers_are_still_delivered(bot: BotHarness) -> None:
+    """A deploy: rows the old code queued (copy payloads without a caption) go out after it."""
+    staff_link, follow_link = await new_agency(bot, "Acme Payroll")
+    await bot.say(STAFF, f"/start {staff_link}")
+    await follow(bot, 302, follow_link, "ms")
+    source = await bot.server.send_media(STAFF, photo=True, caption="Old poster")
+    code = follow_link.removeprefix("f-")
+    await bot.stop()
+    storage = Storage(bot.config.db_path)
+    agency = AgencyService(storage).get_agency(code)
+    assert agency is not None
+    old = {"type": "copy", "from_chat_id": STAFF, "message_id": source["message_id"],
+           "reply_markup": unfollow_markup(agency, "ms")}  # as the old code wrote it
+    Outbox(storage).enqueue(302, "broadcast", "broadcast:41:302", old, lang="ms")
+    storage.close()
+    await bot.start()
+    await bot.server.wait_until(lambda: deliveries(bot, 302), 10)
+    [got] = deliveries(bot, 302)
+    assert got.copied_from == (STAFF, source["message_id"]) and got.plain_text == "Old poster"
+    assert [b["text"] for b in got.buttons] == [unfollow_label("ms", "Acme Payroll")]
+    outbox = bot.app.bot_data["services"].outbox
+    await bot.server.wait_until(lambda: outbox.get("broadcast:41:302")["state"] == "sent", 10)
