@@ -377,7 +377,7 @@ async def test_text_composed_in_the_chat_names_the_agency_and_keeps_its_formatti
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_photo_composed_in_the_chat_carries_the_header_in_its_caption(
+async def test_media_composed_in_the_chat_carries_the_header_in_its_caption(
     bot: BotHarness, lang: str
 ) -> None:
     server = bot.server
@@ -398,11 +398,12 @@ async def test_photo_composed_in_the_chat_carries_the_header_in_its_caption(
         bold = {"type": "bold", "offset": utf16(header(lang)) + 2, "length": 6}
         assert bold in message.entities
         assert [b["text"] for b in message.buttons] == [unfollow_label(lang, "Acme Payroll")]
-    # a photo without a caption still names the agency
+    # a document (a PDF) without a caption still names the agency
     await bot.say(STAFF, "/broadcast", lang=lang)
-    bare = await server.send_media(STAFF, photo=True, language_code=lang)
+    bare = await server.send_media(STAFF, document_name="rates.pdf", language_code=lang)
     _, shown, _ = await server.wait_for_bot_messages(STAFF, 3)
-    assert shown.copied_from == (STAFF, bare["message_id"]) and shown.plain_text == header(lang)
+    assert shown.copied_from == (STAFF, bare["message_id"]) and shown.media["type"] == "document"
+    assert shown.plain_text == header(lang)
 
 
 @pytest.mark.parametrize("lang", LANGS)
