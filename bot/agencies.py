@@ -128,6 +128,17 @@ def html_length(html: str) -> int:
     return len(plain.encode("utf-16-le")) // 2
 
 
+_UNSENDABLE_TAGS_RE = re.compile(r"</?tg-(?:emoji|time)\b[^>]*>")
+
+
+def sendable_html(html: str) -> str:
+    """A user's formatted message (Telegram HTML made from its entities) as the bot may send it
+    to anyone: custom emoji become their ordinary emoji (a bot may send custom emoji only with a
+    Fragment username or a Premium owner, and then only in some chats) and a formatted date its
+    text; every other tag, and all the text, stays as it is."""
+    return _UNSENDABLE_TAGS_RE.sub("", html)
+
+
 def payload_for(version: Any, agency: Agency | None, lang: str) -> dict[str, Any]:
     """The outbox payload a follower using ``lang`` gets for one broadcast version.
 

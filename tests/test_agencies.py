@@ -20,6 +20,7 @@ from bot.agencies import (
     is_operator,
     payload_for,
     plain_text,
+    sendable_html,
     version_overflow,
 )
 from bot.outbox import Outbox
@@ -301,3 +302,9 @@ def test_cli_broadcast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     assert outbox.group_progress("broadcast:2")["queued"] == 4
     assert outbox.get("broadcast:2:4")["not_before"].startswith("2099-01-01T01:00")  # 09:00 in KL
     storage.close()
+
+
+def test_sendable_html_keeps_text_and_formatting_drops_custom_emoji_and_dates() -> None:
+    html = ('<b>Hi</b> <tg-emoji emoji-id="5368324170671202286">🎉</tg-emoji> '
+            '<tg-time unix="1764547200" format="wDT">1 Dec</tg-time> &lt;tg-emoji&gt;')
+    assert sendable_html(html) == "<b>Hi</b> 🎉 1 Dec &lt;tg-emoji&gt;"

@@ -345,13 +345,15 @@ async def test_text_composed_in_the_chat_names_the_agency_and_keeps_its_formatti
 ) -> None:
     server = bot.server
     await staff_and_follower(bot, lang)
-    text = "New rates from 1 December: see the table <here> & ask us."
+    text = "New rates from 1 December: see the table <here> & ask us. 🎉"
     formatting = [
         {"type": "bold", "offset": 0, "length": 9},  # "New rates"
         {"type": "text_link", "offset": text.index("the table"), "length": 9, "url": LINK},
         {"type": "italic", "offset": text.index("ask us"), "length": 6},
     ]
-    await server.send_text(STAFF, text, language_code=lang, entities=formatting)
+    # a custom emoji (which a bot may not send to everyone) goes as the ordinary emoji
+    custom = {"type": "custom_emoji", "offset": utf16(text) - 2, "length": 2, "custom_emoji_id": "5368324170671202286"}
+    await server.send_text(STAFF, text, language_code=lang, entities=[*formatting, custom])
 
     # The preview is the follower's message itself: header line, text, footer, button.
     title, shown, confirm = await server.wait_for_bot_messages(STAFF, 3)
@@ -372,6 +374,7 @@ async def test_text_composed_in_the_chat_names_the_agency_and_keeps_its_formatti
         moved = [{**e, "offset": e["offset"] + shift} for e in formatting]
         for entity in moved:
             assert entity in message.entities, (entity, message.entities)
+        assert "custom_emoji" not in [e["type"] for e in message.entities]
     assert "<b>New rates</b>" in got.text and f'<a href="{LINK}">the table</a>' in got.text
     assert "&lt;here&gt; &amp;" in got.text  # the agency's own < and & stay text
 

@@ -44,6 +44,7 @@ from bot.agencies import (
     AgencyService,
     choose_version,
     is_operator,
+    sendable_html,
     version_overflow,
 )
 from bot.domain.clock import parse_utc, parse_utc_or_none, utc_now, utc_text
@@ -246,8 +247,8 @@ def _version_of(message: Message) -> dict[str, Any]:
     formatting as entities made tags, the rest escaped) and sent with the header line; a photo
     or document is copied, its caption kept as HTML below the header line."""
     if message.text is not None:
-        return {"text": message.text_html}
-    caption = message.caption_html if message.caption else ""
+        return {"text": sendable_html(message.text_html)}
+    caption = sendable_html(message.caption_html) if message.caption else ""
     return {"copy": [message.chat_id, message.message_id], "caption": caption}
 
 
