@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.agencies import AgencyService, plain_text, unfollow_markup
+from bot.callbacks import AgencyUnfollow
 from bot.handlers import broadcast as broadcast_handlers
 from bot.i18n import LANG_NAMES, LANGS, n, t
 from bot.localapi.server import ChatMessage, LocalBotAPI
@@ -143,7 +144,7 @@ async def test_two_language_broadcast_reaches_each_follower_once(bot: BotHarness
             assert got[0].plain_text == f"{header(lang)}\n\nKadar caruman berubah pada 1 Disember."
         [button] = got[0].buttons
         assert button["text"] == plain_text("broadcast.unfollow_button", lang, agency="Acme Payroll")
-        assert button["callback_data"].startswith("af:u:")
+        assert AgencyUnfollow.parse(button["callback_data"]) is not None
     assert deliveries(bot, 304) == []  # another agency's follower gets nothing
 
     # The footer button: the follower stops following; a second press changes nothing.
