@@ -1,6 +1,6 @@
 """Start-up: wall and CPU time from spawning ``python -m bot run`` to its first getUpdates.
 
-Run:  python bench/startup.py [--runs 10] [--http-client aiohttp] [--reply]
+Run:  python bench/startup.py [--runs 10] [--http-client aiohttp] [--reply] [--versus DIR]
 
 Each run spawns the bot (long polling, as bench/versus.py does: the local Bot API server runs
 in this process, a fresh database per run) and polls the server every 2 ms for the first
@@ -12,7 +12,8 @@ printed, with the 1-minute load average before and after.
 ``--stderr FILE``, e.g. for the import-time table; ``-m cProfile -o FILE`` also works: the
 profile is written when the bot stops on SIGTERM).
 
-``--reply`` also sends one "hello" right after the first getUpdates and reports the time to
+``--reply`` also sends one message (``--text``, by default a question the guide matcher answers)
+right after the first getUpdates and reports the time to
 its answer (the first reply pays for anything still loading) and the CPU spent by then.
 """
 
@@ -56,7 +57,7 @@ async def poll(predicate: object, timeout: float) -> None:
         await asyncio.sleep(0.002)
 
 
-async def one(args: argparse.Namespace, db: Path) -> dict[str, float]:
+async def one(args: argparse.Namespace, db: Path, project: Path = PROJECT) -> dict[str, float]:
     async with LocalBotAPI(rate_limit=None) as server:
         env = {
             **os.environ,
@@ -64,13 +65,13 @@ async def one(args: argparse.Namespace, db: Path) -> dict[str, float]:
             "TELEGRAM_API_BASE_URL": server.base_url,
             "BOT_DB": str(db),
             "BOT_HTTP_CLIENT": args.http_client,
-            "PYTHONPATH": str(PROJECT),
+            "PYTHONPATH": str(project),
         }
         env.pop("WEBHOOK_URL", None)
         stderr = open(args.stderr, "ab") if args.stderr else asyncio.subprocess.DEVNULL  # noqa: SIM115, ASYNC230
         spawned = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, *args.python_args.split(), "-m", "bot", "run", cwd=PROJECT, env=env,
+            sys.executable, *args.python_args.split(), "-m", "bot", "run", cwd=project, env=env,
             stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
         )  # fmt: skip
         try:
@@ -81,8 +82,9 @@ async def one(args: argparse.Namespace, db: Path) -> dict[str, float]:
                 "rss_mb": rss_mb(proc.pid),
             }
             if args.reply:
+                await asyncio.sleep(args.wait)
                 asked = time.monotonic()
-                await server.send_text(7_000_001, "hello", language_code="en")
+                await server.send_text(7_000_001, args.text, language_code="en")
                 await poll(lambda: len(server.sent) > 0, 30)
                 result["reply_ms"] = (time.monotonic() - asked) * 1000
                 result["cpu_reply_s"] = cpu_seconds(proc.pid)
@@ -98,33 +100,51 @@ async def one(args: argparse.Namespace, db: Path) -> dict[str, float]:
     return result
 
 
+def _directory(path: str) -> Path:
+    return Path(path).resolve()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--http-client", choices=["aiohttp", "httpx"], default="aiohttp")
     parser.add_argument("--python-args", default="", help='e.g. "-X importtime"')
     parser.add_argument("--stderr", help="append the bot's stderr to this file")
+    parser.add_argument("--versus", metavar="DIR", type=_directory,
+                        help="another checkout of the project (e.g. git worktree of main): "
+                        "its runs alternate with this one's")
     parser.add_argument("--reply", action="store_true", help="time the first reply too")
+    parser.add_argument("--text", default="how do I register my company with PERKESO",
+                        help="the first message (with --reply)")
+    parser.add_argument("--wait", type=float, default=0.0,
+                        help="seconds between the first getUpdates and the message (with --reply)")
     args = parser.parse_args()
+    projects = {"this": PROJECT}
+    if args.versus:
+        projects["versus"] = args.versus
     load0 = os.getloadavg()[0]
-    results = []
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in projects}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
-            res = await one(args, Path(tmp) / f"run{i}.sqlite3")
-            results.append(res)
-            extra = ""
-            if args.reply:
-                extra = f", first reply {res['reply_ms']:.0f} ms (CPU by then {res['cpu_reply_s']:.2f} s)"
-            print(f"run {i + 1:2}: wall {res['wall_s']:.2f} s, CPU {res['cpu_s']:.2f} s, "
-                  f"RSS {res['rss_mb']:.0f} MB{extra} (load {os.getloadavg()[0]:.1f})",
-                  flush=True)  # fmt: skip
+            for name, project in projects.items():  # alternating: the load hits both alike
+                res = await one(args, Path(tmp) / f"{name}{i}.sqlite3", project)
+                results[name].append(res)
+                extra = ""
+                if args.reply:
+                    extra = (f", first reply {res['reply_ms']:.0f} ms "
+                             f"(CPU by then {res['cpu_reply_s']:.2f} s)")  # fmt: skip
+                print(f"run {i + 1:2} {name:6}: wall {res['wall_s']:.2f} s, CPU {res['cpu_s']:.2f} s, "
+                      f"RSS {res['rss_mb']:.0f} MB{extra} (load {os.getloadavg()[0]:.1f})",
+                      flush=True)  # fmt: skip
     load1 = os.getloadavg()[0]
     print(f"\n{args.runs} runs, load average 1 min {load0:.1f} -> {load1:.1f} on {os.cpu_count()} CPUs")
-    for key, unit in (("wall_s", "s"), ("cpu_s", "s"), ("rss_mb", "MB"), ("reply_ms", "ms")):
-        if key in results[0]:
-            values = [r[key] for r in results]
-            print(f"  {key:9} median {statistics.median(values):.2f} {unit}, "
-                  f"min {min(values):.2f}, max {max(values):.2f}")  # fmt: skip
+    for name, rs in results.items():
+        print(f"{name} ({projects[name]}):")
+        for key, unit in (("wall_s", "s"), ("cpu_s", "s"), ("rss_mb", "MB"), ("reply_ms", "ms")):
+            if key in rs[0]:
+                values = [r[key] for r in rs]
+                print(f"  {key:9} median {statistics.median(values):.2f} {unit}, "
+                      f"min {min(values):.2f}, max {max(values):.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

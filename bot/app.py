@@ -408,6 +408,7 @@ def build_application(
         start_sender,
         reminders.start_job,  # the per-minute reminder run
         broadcast.start_job,  # scheduled broadcasts and their progress messages
+        guides.start_warming,  # the guides and the matcher, built just after polling starts
         run_post_init,
     ]
     on_stop: list[Hook] = [stop_sender, stop_checkpoints]
