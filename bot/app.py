@@ -61,11 +61,13 @@ API_MEDIA_WRITE_TIMEOUT = 20.0
 HTTP_POOL_SIZE = 16
 OUTBOX_WORKERS = 8
 SENDER_LOCK_TTL = 30.0  # seconds; the lease is refreshed every third of it
+WARM_AFTER = 0.2  # seconds after the Application starts (the first getUpdates goes out first)
 
 Hook = Callable[[Application], Awaitable[Any]]
 
-# Feature modules, each with register(app) and optionally COMMANDS = [(command, key)].
-# Order matters: PTB gives an update to the first matching handler of a group.
+# Feature modules, each with register(app) and optionally COMMANDS = [(command, key)] and
+# warm(app) (see start_warm_up). Order matters: PTB gives an update to the first matching
+# handler of a group.
 FEATURES: list[Any] = [
     start, menu, reminders, agency, broadcast, privacy, stafflist, calc, guides, text,
 ]  # fmt: skip
@@ -291,6 +293,25 @@ async def set_command_menus(app: Application) -> None:
             log.warning("could not set the %s command menu: %s", lang, exc)
 
 
+async def _warm_up(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Each feature's ``warm(app)``, in a worker thread: what start-up left to first use (the
+    guides and the matcher, the small-talk table) is built before the first user needs it."""
+    for feature in FEATURES:
+        warm = getattr(feature, "warm", None)
+        if warm is None:
+            continue
+        try:
+            await asyncio.to_thread(warm, context.application)
+        except Exception as exc:  # the first use meets (and reports) the same problem
+            log.error("warming up %s failed: %s: %s", feature.__name__, type(exc).__name__, exc)
+
+
+async def start_warm_up(app: Application) -> None:
+    """Schedule :func:`_warm_up` WARM_AFTER seconds after start: the bot polls first."""
+    if app.job_queue is not None:
+        app.job_queue.run_once(_warm_up, when=WARM_AFTER, name="warm-up")
+
+
 def build_application(
     config: Config,
     storage: Storage | None = None,
@@ -408,7 +429,7 @@ def build_application(
         start_sender,
         reminders.start_job,  # the per-minute reminder run
         broadcast.start_job,  # scheduled broadcasts and their progress messages
-        guides.start_warming,  # the guides and the matcher, built just after polling starts
+        start_warm_up,  # the features' warm(app): the guides and matcher, just after polling starts
         run_post_init,
     ]
     on_stop: list[Hook] = [stop_sender, stop_checkpoints]

@@ -12,13 +12,13 @@ messages (callback data, at most 64 bytes, checked on the way in):
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -27,7 +27,6 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.dbhealth import alarm_for
 from bot.domain.guides import TOPICS, Guide, GuideLibrary, load_guides
-from bot.domain.matcher import Matcher
 from bot.handlers.common import (
     BotContext,
     edit_or_reply,
@@ -38,6 +37,9 @@ from bot.handlers.common import (
 )
 from bot.i18n import LANGS, current_lang, format_date, render, t, use_lang
 from bot.storage import DatabaseError
+
+if TYPE_CHECKING:
+    from bot.domain.matcher import Matcher  # imported with the first build (rapidfuzz and all)
 
 log = logging.getLogger(__name__)
 
@@ -480,6 +482,8 @@ class _Loaded:
         if self._matcher is None:
             with self._lock:  # a second caller (the warm-up thread, a question) waits for the first
                 if self._matcher is None:
+                    from bot.domain.matcher import Matcher  # noqa: PLC0415 - not at start-up
+
                     self._matcher = Matcher.build(self.library)
         return self._matcher
 
@@ -516,8 +520,8 @@ class GuideData:
 
     ``services.guides`` and ``services.matcher`` read through this object (bot/handlers/common.py).
     Nothing at start-up needs them, so the bot polls without waiting ~0.5 s for the guide files
-    and the matcher's indexes; :func:`start_warming` builds both in a worker thread once the bot
-    is up, so the first question does not pay for them either. Thread-safe: a question that
+    and the matcher's indexes; :func:`warm` builds both in a worker thread once the bot is up
+    (``bot.app.start_warm_up``), so the first question does not pay for them either. Thread-safe: a question that
     comes while the warm-up is still building waits for that build, never starts a second.
     """
 
@@ -551,24 +555,12 @@ class GuideData:
         self._get().matcher  # noqa: B018 - the property builds it
 
 
-WARM_AFTER = 0.2  # seconds after the Application starts: the first getUpdates goes out first
-
-
-async def _warm(context: BotContext) -> None:
-    data = context.services.guide_data
-    if data is None or data.ready:
-        return
-    try:
-        await asyncio.to_thread(data.warm)
-    except Exception as exc:  # a broken guide file: the first question reports it, as before
-        log.error("could not load the guides: %s: %s", type(exc).__name__, exc)
-
-
-async def start_warming(app: Application) -> None:
-    """Build the guides and matcher in the background, just after the bot starts polling."""
-    if app.job_queue is None:
-        return
-    app.job_queue.run_once(_warm, when=WARM_AFTER, name="guides-warm-up")
+def warm(app: Application) -> None:
+    """Load the guides and build the matcher (``bot.app`` runs this in a worker thread just
+    after the bot starts, so the first question does not pay for it)."""
+    data = services_of(app).guide_data
+    if data is not None:
+        data.warm()
 
 
 def build_services(app: Application) -> None:
@@ -589,7 +581,7 @@ __all__ = [
     "CALLBACK_RE",
     "answer_question",
     "register",
-    "start_warming",
+    "warm",
     "step_view",
     "menu_view",
 ]
