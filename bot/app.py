@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,7 @@ from bot.handlers import (
 )
 from bot.handlers.common import CONTEXT_TYPES, Services, main_menu_keyboard, services_of
 from bot.i18n import LANGS, catalogs, current_lang, set_content_dir, t
+from bot.i18n import warm_up as i18n_warm_up
 from bot.locks import SENDER_LOCK, GuardedSender, SenderLock
 from bot.logs import UpdateLog, deployment_salt, name_handler
 from bot.metrics import Metrics, metrics_for, schedule_summary
@@ -295,15 +297,18 @@ async def set_command_menus(app: Application) -> None:
 
 async def _warm_up(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Each feature's ``warm(app)``, in a worker thread: what start-up left to first use (the
-    guides and the matcher, the small-talk table) is built before the first user needs it."""
+    guides and the matcher, the small-talk table, Jinja2) is built before a user needs it."""
+    app = context.application
+    warms: list[tuple[str, Callable[[], object]]] = [("bot.i18n", i18n_warm_up)]
     for feature in FEATURES:
         warm = getattr(feature, "warm", None)
-        if warm is None:
-            continue
+        if warm is not None:
+            warms.append((feature.__name__, functools.partial(warm, app)))
+    for name, warm_one in warms:
         try:
-            await asyncio.to_thread(warm, context.application)
+            await asyncio.to_thread(warm_one)
         except Exception as exc:  # the first use meets (and reports) the same problem
-            log.error("warming up %s failed: %s: %s", feature.__name__, type(exc).__name__, exc)
+            log.error("warming up %s failed: %s: %s", name, type(exc).__name__, exc)
 
 
 async def start_warm_up(app: Application) -> None:
