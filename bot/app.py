@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -309,6 +310,21 @@ async def _warm_up(context: ContextTypes.DEFAULT_TYPE) -> None:
             await asyncio.to_thread(warm_one)
         except Exception as exc:  # the first use meets (and reports) the same problem
             log.error("warming up %s failed: %s: %s", name, type(exc).__name__, exc)
+    freeze_heap()
+
+
+_frozen = False
+
+
+def freeze_heap() -> None:
+    """Move every object alive now (modules, catalogs, guides, the matcher's indexes: they live
+    as long as the process) out of the garbage collector's sight with ``gc.freeze()``, once per
+    process. Without it each full collection under load walks them all again: measured 50-150 ms
+    pauses (gen 2, a few per minute at 400 updates/s), the bulk of the p95 reply latency."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.freeze()
 
 
 async def start_warm_up(app: Application) -> None:
