@@ -81,6 +81,10 @@ async def one(args: argparse.Namespace, db: Path, project: Path = PROJECT) -> di
                 "cpu_s": cpu_seconds(proc.pid),
                 "rss_mb": rss_mb(proc.pid),
             }
+            if args.idle:
+                await asyncio.sleep(args.idle)  # the warm-up after start is done by then
+                result["idle_rss_mb"] = rss_mb(proc.pid)
+                result["idle_cpu_s"] = cpu_seconds(proc.pid)
             if args.reply:
                 await asyncio.sleep(args.wait)
                 asked = time.monotonic()
@@ -113,6 +117,9 @@ async def main() -> None:
     parser.add_argument("--versus", metavar="DIR", type=_directory,
                         help="another checkout of the project (e.g. git worktree of main): "
                         "its runs alternate with this one's")
+    parser.add_argument("--idle", type=float, default=0.0, metavar="SECONDS",
+                        help="also read RSS and CPU this long after the first getUpdates "
+                        "(bench/versus.py reads its idle RSS after 2 s)")
     parser.add_argument("--reply", action="store_true", help="time the first reply too")
     parser.add_argument("--text", default="how do I register my company with PERKESO",
                         help="the first message (with --reply)")
@@ -130,8 +137,10 @@ async def main() -> None:
                 res = await one(args, Path(tmp) / f"{name}{i}.sqlite3", project)
                 results[name].append(res)
                 extra = ""
+                if args.idle:
+                    extra += f", after {args.idle:g} s RSS {res['idle_rss_mb']:.0f} MB CPU {res['idle_cpu_s']:.2f} s"
                 if args.reply:
-                    extra = (f", first reply {res['reply_ms']:.0f} ms "
+                    extra += (f", first reply {res['reply_ms']:.0f} ms "
                              f"(CPU by then {res['cpu_reply_s']:.2f} s)")  # fmt: skip
                 print(f"run {i + 1:2} {name:6}: wall {res['wall_s']:.2f} s, CPU {res['cpu_s']:.2f} s, "
                       f"RSS {res['rss_mb']:.0f} MB{extra} (load {os.getloadavg()[0]:.1f})",
@@ -140,7 +149,8 @@ async def main() -> None:
     print(f"\n{args.runs} runs, load average 1 min {load0:.1f} -> {load1:.1f} on {os.cpu_count()} CPUs")
     for name, rs in results.items():
         print(f"{name} ({projects[name]}):")
-        for key, unit in (("wall_s", "s"), ("cpu_s", "s"), ("rss_mb", "MB"), ("reply_ms", "ms")):
+        for key, unit in (("wall_s", "s"), ("cpu_s", "s"), ("rss_mb", "MB"), ("idle_rss_mb", "MB"),
+                          ("idle_cpu_s", "s"), ("reply_ms", "ms")):  # fmt: skip
             if key in rs[0]:
                 values = [r[key] for r in rs]
                 print(f"  {key:9} median {statistics.median(values):.2f} {unit}, "
