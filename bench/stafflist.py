@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from openpyxl import Workbook  # noqa: E402
 
+from bot.contribution_view import labels  # noqa: E402
 from bot.domain.rates import schedules  # noqa: E402
 from bot.domain.stafflist import MAX_ROWS, calculate_all, read_file, write_csv, write_xlsx  # noqa: E402
-from bot.handlers.stafflist import labels  # noqa: E402
 
 TYPES = ["", "employee", "foreign", "domestic-local", "domestic-foreign", "外劳", "asing", "maid asing"]
 NAMES = ["Siti Aminah", "Ahmad bin Ali", "王明", "Kumar", "Maria Santos", "李华", "Nur Aisyah"]

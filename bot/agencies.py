@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import escape
 
+from bot.callbacks import AgencyUnfollow
 from bot.domain.clock import now_text, parse_utc_or_none, utc_now, utc_text
 from bot.i18n import LANGS, PLACEHOLDER_RE, catalogs
 from bot.storage import Storage
@@ -102,7 +103,7 @@ def plain_text(key: str, lang: str, **params: Any) -> str:
 def unfollow_markup(agency: Agency, lang: str) -> dict[str, Any]:
     """The footer of every copy: one button naming the agency that stops following it."""
     label = plain_text("broadcast.unfollow_button", lang, agency=agency.name)
-    return {"inline_keyboard": [[{"text": label[:64], "callback_data": f"af:u:{agency.code}"}]]}
+    return {"inline_keyboard": [[{"text": label[:64], "callback_data": AgencyUnfollow(agency.code).pack()}]]}
 
 
 def group_ref(broadcast_id: int) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from bot.callbacks import GuideStep, Menu, ReminderPaid, ReminderSnooze, ReminderStop
 from bot.domain.deadlines import deadline
 from bot.domain.reminder_rules import DueReminder, Worker, guide_for
 from bot.i18n import format_date, format_money, format_month, t
@@ -88,12 +89,12 @@ def render_reminder(reminder: DueReminder, workers: Sequence[Worker]) -> dict[st
 
     ym = reminder.month_key
     guide = guide_for(workers, reminder.audience)
-    rows: list[list[dict[str, str]]] = [[{"text": str(t("remind.btn_paid", lang)), "callback_data": f"rm:paid:{ym}"}]]
+    rows: list[list[dict[str, str]]] = [[{"text": str(t("remind.btn_paid", lang)), "callback_data": ReminderPaid(ym).pack()}]]
     if reminder.kind != "overdue":
-        rows[0].append({"text": str(t("remind.btn_snooze", lang)), "callback_data": f"rm:snooze:{ym}"})
-    second = [{"text": str(t("remind.btn_howto", lang)), "callback_data": f"g:{guide}:1:{lang}"}]
+        rows[0].append({"text": str(t("remind.btn_snooze", lang)), "callback_data": ReminderSnooze(ym).pack()})
+    second = [{"text": str(t("remind.btn_howto", lang)), "callback_data": GuideStep(guide, 1, lang).pack()}]
     if not lines:
-        second.append({"text": str(t("remind.btn_calc", lang)), "callback_data": "menu:calc"})
+        second.append({"text": str(t("remind.btn_calc", lang)), "callback_data": Menu("calc").pack()})
     rows.append(second)
-    rows.append([{"text": str(t("remind.btn_stop", lang)), "callback_data": "rm:stop"}])
+    rows.append([{"text": str(t("remind.btn_stop", lang)), "callback_data": ReminderStop().pack()}])
     return {"type": "text", "text": "\n\n".join(parts), "reply_markup": {"inline_keyboard": rows}}

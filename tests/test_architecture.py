@@ -7,6 +7,7 @@ together); only imports under ``if TYPE_CHECKING:`` are left out (they never run
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -18,14 +19,9 @@ BOT = ROOT / "bot"
 IO_LIBRARIES = ("telegram", "aiohttp", "httpx", "sqlite3", "sqlite_utils", "jinja2", "babel")
 
 # Import cycles that exist today and are to be removed; each entry says by what work.
-KNOWN_CYCLES: set[frozenset[str]] = {
-    # commands/calc renders a contribution that handlers/stafflist reuses, and the CLI's
-    # staff-list command reuses the chat's texts: goes away with "one renderer" (issue 15).
-    frozenset({"bot.commands.calc", "bot.handlers.stafflist"}),
-    # the guide checker reads the matcher's concept names (a lazy import) and the matcher
-    # indexes guides: goes away when CONCEPTS moves to a module of its own.
-    frozenset({"bot.domain.guides", "bot.domain.matcher"}),
-}
+# (None today: the contribution renderer moved to bot/contribution_view.py and the matcher's
+# concepts to bot/domain/concepts.py, issue 15.)
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 def _module_name(path: Path) -> str:
@@ -148,6 +144,12 @@ def test_local_bot_api_stands_alone(name: str) -> None:
         ("bot.reminder_store", "bot.handlers"),
         ("bot.reminder_views", "bot.handlers"),
         ("bot.agencies", "bot.handlers"),
+        # one renderer of a contribution for the chat and the CLI, below both
+        ("bot.contribution_view", "bot.handlers"),
+        ("bot.contribution_view", "bot.commands"),
+        ("bot.commands.calc", "bot.handlers"),  # the CLI renders through contribution_view
+        ("bot.handlers.stafflist", "bot.commands"),
+        ("bot.callbacks", "bot.handlers"),
     ],
 )
 def test_lower_layers_do_not_import_higher_ones(low: str, high: str) -> None:
@@ -155,6 +157,14 @@ def test_lower_layers_do_not_import_higher_ones(low: str, high: str) -> None:
         if _in(name, low):
             bad = [m for m in bot_imports(name) if _in(m, high)]
             assert not bad, f"{name} imports {bad}"
+
+
+def test_the_contribution_renderer_imports_only_i18n_and_the_domain() -> None:
+    """bot/contribution_view.py renders text for the chat and the CLI: no Telegram, no storage."""
+    names = imported_names(MODULES["bot.contribution_view"])
+    assert not [m for m in names if _top(m) in ("telegram", "aiohttp", "httpx", "sqlite3", "sqlite_utils")]
+    ours = bot_imports("bot.contribution_view")
+    assert ours and all(m == "bot.i18n" or _in(m, "bot.domain") for m in ours), ours
 
 
 def test_no_new_import_cycles() -> None:
@@ -177,3 +187,103 @@ def test_the_checker_sees_imports() -> None:
     assert "bot.outbox.Outbox" in imported_names(MODULES["bot.app"])
     assert "bot.web" in imported_names(MODULES["bot.commands.run"])  # imported inside a function
     assert "telegram" in {_top(m) for m in imported_names(MODULES["bot.app"])}
+
+
+def test_callback_codec_stands_low() -> None:
+    """bot.callbacks is infrastructure: services and handlers build buttons with it, so it
+    imports no telegram, no I/O library, and nothing of bot but the domain."""
+    names = imported_names(MODULES["bot.callbacks"])
+    assert not [m for m in names if _top(m) in IO_LIBRARIES], "bot.callbacks does I/O"
+    outside = [m for m in names if _top(m) == "bot" and not _in(m, "bot.domain")]
+    assert not outside, f"bot.callbacks imports {outside}"
+
+
+# --- callback data only through bot.callbacks ----------------------------------------------------
+
+BUTTON_MODULES = sorted(
+    n for n in MODULES if _in(n, "bot.handlers") or n in ("bot.reminder_views", "bot.agencies")
+)
+
+
+def _literal_text(node: ast.AST) -> str | None:
+    """The text of a string literal, or the leading literal part of an f-string."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        head = node.values[0] if node.values else None
+        return head.value if isinstance(head, ast.Constant) and isinstance(head.value, str) else ""
+    return None
+
+
+def callback_literals(source: str) -> list[str]:
+    """Callback data written by hand in ``source``: a string or f-string given as
+    ``callback_data=``/``"callback_data":``, a handler's ``pattern=`` that is not a codec's
+    ``.pattern()``, or any string that starts like a button of the codec (``"menu:main"``,
+    ``f"rm:paid:{ym}"``, ``r"^bc:"``)."""
+    from bot.callbacks import kinds
+
+    heads = sorted({p.split(":", 1)[0] for p in kinds()}, key=len, reverse=True)
+    starts = re.compile(r"\^?(?:" + "|".join(map(re.escape, heads)) + r"):")
+    tree = ast.parse(source)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "callback_data":
+            if _literal_text(node.value) is not None:
+                found.append(f"{node.arg}={ast.unparse(node.value)}")
+        elif isinstance(node, ast.keyword) and node.arg == "pattern":
+            derived = (
+                isinstance(node.value, ast.Call)
+                and isinstance(node.value.func, ast.Attribute)
+                and node.value.func.attr == "pattern"
+            )
+            if not derived:
+                found.append(f"pattern={ast.unparse(node.value)}")
+        elif isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if key is not None and _literal_text(key) == "callback_data" and _literal_text(value) is not None:
+                    found.append(f'"callback_data": {ast.unparse(value)}')
+        elif id(node) not in docstrings and isinstance(node, ast.Constant | ast.JoinedStr):
+            text = _literal_text(node)
+            if text and starts.match(text):
+                found.append(ast.unparse(node))
+    return found
+
+
+@pytest.mark.parametrize("name", BUTTON_MODULES)
+def test_callback_data_only_through_the_codec(name: str) -> None:
+    """No handler, nor the reminder and agency services, writes or matches callback data by
+    hand: buttons are ``Kind(...).pack()``, handlers register ``Kind.pattern()`` and read
+    ``Kind.parse(query.data)`` (bot/callbacks.py)."""
+    found = callback_literals(MODULES[name].read_text(encoding="utf-8"))
+    assert found == [], f"{name} writes callback data by hand: {found}"
+
+
+def test_the_callback_check_sees_hand_written_data() -> None:
+    """The check above is not vacuous: each way the handlers used to write data is caught."""
+    before = '''
+rows = [[(t("menu.main"), "menu:main")], [("x", f"af:u:{a.code}")]]
+button = InlineKeyboardButton("x", callback_data=f"bc:x:{row['id']}")
+markup = {"inline_keyboard": [[{"text": "x", "callback_data": f"rm:paid:{ym}"}]]}
+app.add_handler(CallbackQueryHandler(on_button, pattern=r"^rm:"))
+app.add_handler(CallbackQueryHandler(on_button, pattern=CALLBACK_PATTERN))
+_OWN_PREFIXES = ("ga:", "gm:")
+'''
+    found = callback_literals(before)
+    for written in ("menu:main", "af:u:", "callback_data=f'bc:x:", "rm:paid:", "pattern='^rm:'",
+                    "pattern=CALLBACK_PATTERN", "'ga:'", "'gm:'"):
+        assert any(written in f.replace('"', "'") for f in found), (written, found)
+    after = '''
+"""``g:<id>:<step>:<lang>`` in a docstring is documentation."""
+rows = [[(t("menu.main"), Menu("main").pack())]]
+markup = {"inline_keyboard": [[{"text": "x", "callback_data": ReminderPaid(ym).pack()}]]}
+app.add_handler(CallbackQueryHandler(on_button, pattern=REMINDERS.pattern()))
+print("calc: --out needs --file", "menu.main", "https://example.org")
+'''
+    assert callback_literals(after) == []

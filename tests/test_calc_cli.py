@@ -142,6 +142,7 @@ def test_text_output_localized() -> None:
 
 def test_every_note_has_text_in_every_language() -> None:
     i18n = pytest.importorskip("bot.i18n")
+    from bot.contribution_view import note_text
     from bot.domain.rates import Note
 
     keys = [
@@ -176,10 +177,10 @@ def test_every_note_has_text_in_every_language() -> None:
         cat = i18n.catalogs().messages[lang]
         for n in notes:
             assert n.message_key in cat, (lang, n.message_key)
-            text = calc.note_text(n, lang)
+            text = note_text(n, lang)
             assert "{" not in text
-    assert "June 2028" in calc.note_text(notes[len(keys)], "en")
-    assert "2028年6月" in calc.note_text(notes[len(keys)], "zh")
+    assert "June 2028" in note_text(notes[len(keys)], "en")
+    assert "2028年6月" in note_text(notes[len(keys)], "zh")
 
 
 def _notes(argv: list[str], lang: str = "en") -> tuple[list[str], str]:
@@ -189,7 +190,7 @@ def _notes(argv: list[str], lang: str = "en") -> tuple[list[str], str]:
     codes = json.loads(out)["notes"]
     code, out, err = run_cli([*argv, "--lang", lang])
     assert code == 0, err
-    return codes, "\n".join(ln for ln in out.splitlines() if ln.startswith("* "))
+    return codes, "\n".join(ln for ln in out.splitlines() if ln.startswith("ℹ️ "))
 
 
 def test_second_category_note_follows_the_month() -> None:  # F2, L4, L5

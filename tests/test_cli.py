@@ -52,6 +52,15 @@ def test_calc_does_not_import_telegram_aiohttp_or_the_matcher() -> None:
     assert not loaded & {"telegram", "aiohttp", "jieba", "rapidfuzz", "httpx", "sqlite_utils"}
 
 
+def test_calc_file_does_not_import_telegram_either(tmp_path) -> None:
+    # the staff-list summary is rendered by bot.contribution_view, not by the chat's handler
+    staff = tmp_path / "staff.csv"
+    staff.write_text("Name,Wage\nAli,3500\n", encoding="utf-8")
+    loaded = _imported_after(["calc", "--file", str(staff), "--month", "2026-11"])
+    assert "bot" in loaded
+    assert not loaded & {"telegram", "aiohttp", "jieba", "rapidfuzz", "httpx", "sqlite_utils"}
+
+
 def test_help_lists_commands_without_importing_them() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, timeout=120

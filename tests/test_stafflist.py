@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
 from bot.commands import calc as calc_cli
+from bot.contribution_view import labels
 from bot.domain.rates import WorkerType, calculate
 from bot.domain.stafflist import (
     MAX_ROWS,
@@ -26,7 +27,6 @@ from bot.domain.stafflist import (
     write_xlsx,
 )
 from bot.domain.worker_words import read_worker_words
-from bot.handlers.stafflist import labels
 
 W = WorkerType
 

@@ -19,9 +19,9 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from bot.commands import calc as calc_cli
+from bot.contribution_view import file_error_text, plural
 from bot.domain.stafflist import MAX_BYTES
 from bot.handlers import calc as calc_handlers
-from bot.handlers.stafflist import file_error_text, plural
 from bot.i18n import format_money, format_month, t
 from bot.localapi.server import ChatMessage
 from tests.harness import BotHarness

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import html
 import json
 import re
 import sys
@@ -21,12 +20,11 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from bot.domain.clock import utc_now
-from bot.domain.rates import Contribution, Note, WorkerType, calculate, schedules, to_json
+from bot.domain.rates import Contribution, WorkerType, calculate, schedules, to_json
 from bot.domain.salary import parse_salary
 
 KL = ZoneInfo("Asia/Kuala_Lumpur")
 _MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
-_TAG_RE = re.compile(r"<[^>]+>")
 
 _REASONS = {
     "ambiguous": "ambiguous amount",
@@ -132,93 +130,18 @@ def parse_wage(label: str, text: str) -> Decimal:
     raise InputError(f"{label}: cannot read wage {text!r}: {_REASONS.get(p.kind, p.kind)}")
 
 
-def note_text(note: Note, lang: str | None = None) -> str:
-    """Localized sentence for a calculator note (plain text)."""
-    from bot.i18n import format_month, t
+def render_text(
+    c: Contribution,
+    age: int | None = None,
+    first_contribution_age: int | None = None,
+    lang: str | None = None,
+) -> str:
+    """One result as plain text: the chat calculator's answer (same renderer, same sentences)
+    without its markup; ``age`` and ``first_contribution_age`` as given on the command line."""
+    from bot.contribution_view import age_band, contribution_text
 
-    params: dict[str, object] = {}
-    for k, v in note.params.items():
-        if k == "reason":
-            continue
-        if isinstance(v, str) and _MONTH_RE.fullmatch(v):
-            y, m = v.split("-")
-            v = format_month(int(y), int(m), lang)
-        params[k] = v
-    return _plain(t(note.message_key, lang, **params))
-
-
-def _plain(markup: str) -> str:
-    return html.unescape(_TAG_RE.sub("", str(markup)))
-
-
-def render_text(c: Contribution, lang: str | None = None) -> str:
-    """Readable multi-line breakdown of one result (plain text)."""
-    from bot.i18n import format_money, format_month, t
-
-    def money(d: Decimal) -> str:
-        return format_money(d, lang)
-
-    lines = [
-        _plain(
-            t(
-                "calc.cli.header",
-                lang,
-                wage=money(c.wage),
-                month=format_month(c.year, c.month, lang),
-                worker=_plain(t(f"calc.worker.{c.worker.value}", lang)),
-            )
-        )
-    ]
-    if c.socso is not None:
-        if c.socso.category == "first":
-            lines.append(
-                _plain(
-                    t(
-                        "calc.socso_first",
-                        lang,
-                        employer=money(c.socso.employer),
-                        employee=money(c.socso.employee),
-                        total=money(c.socso.total),
-                    )
-                )
-            )
-        else:
-            lines.append(_plain(t("calc.socso_second", lang, employer=money(c.socso.employer))))
-    if c.lindung is not None:
-        lines.append(
-            _plain(
-                t("calc.lindung", lang, phase=c.lindung.phase, employee=money(c.lindung.employee))
-            )
-        )
-    if c.eis is not None:
-        lines.append(
-            _plain(
-                t(
-                    "calc.eis",
-                    lang,
-                    employer=money(c.eis.employer),
-                    employee=money(c.eis.employee),
-                    total=money(c.eis.total),
-                )
-            )
-        )
-    if c.socso is None and c.eis is None and c.lindung is None:
-        lines.append(_plain(t("calc.nothing_due", lang)))
-    else:
-        lines.append(
-            _plain(
-                t(
-                    "calc.totals",
-                    lang,
-                    employer=money(c.employer_total),
-                    employee=money(c.employee_total),
-                    total=money(c.total),
-                )
-            )
-        )
-    for n in c.notes:
-        lines.append("* " + note_text(n, lang))
-    return "\n".join(lines)
+    band = age_band(age, first_contribution_age) if age is not None else None
+    return contribution_text(c, band, lang)
 
 
 def run(args: argparse.Namespace, stdin: Iterable[str] | None = None, out=None, err=None) -> int:
@@ -258,7 +181,8 @@ def run(args: argparse.Namespace, stdin: Iterable[str] | None = None, out=None, 
         for r in results:
             out.write(json.dumps(to_json(r), ensure_ascii=False) + "\n")
     else:
-        out.write("\n\n".join(render_text(r, args.lang) for r in results) + "\n")
+        texts = (render_text(r, args.age, args.first_contribution_age, args.lang) for r in results)
+        out.write("\n\n".join(texts) + "\n")
     return 0
 
 
@@ -271,9 +195,9 @@ def run_file(args: argparse.Namespace, out, err) -> int:
     """
     from pathlib import Path
 
+    from bot.contribution_view import file_error_text, labels, plain, row_error_text, summary_text
     from bot.domain.stafflist import SheetError, calculate_all, read_file, write_csv, write_xlsx
-    from bot.handlers.stafflist import file_error_text, labels, row_error_text, summary_text
-    from bot.i18n import use_lang
+    from bot.i18n import t, use_lang
 
     lang = args.lang
     if args.wages:
@@ -297,7 +221,7 @@ def run_file(args: argparse.Namespace, out, err) -> int:
     try:
         sheet = read_file(data, path.name)
     except SheetError as exc:
-        print(f"calc: {path.name}: {_plain(file_error_text(exc.code, lang))}", file=err)
+        print(f"calc: {path.name}: {plain(file_error_text(exc.code, lang))}", file=err)
         return 2
     result = calculate_all(sheet, year, month)
     with use_lang(lang):
@@ -306,10 +230,10 @@ def run_file(args: argparse.Namespace, out, err) -> int:
                 row = {"row": p.row.row, "name": p.row.name, **to_json(p.c)}
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
             for e in result.errors:
-                reason = _plain(row_error_text(e, lang))
+                reason = plain(row_error_text(e, lang))
                 out.write(json.dumps({"row": e.row, "error": e.code, "reason": reason}, ensure_ascii=False) + "\n")
         else:
-            out.write(_plain(summary_text(result)) + "\n")
+            out.write(plain(summary_text(result)) + "\n")
         if out_path is not None:
             writer = write_xlsx if out_path.suffix.lower() == ".xlsx" else write_csv
             try:
@@ -318,11 +242,6 @@ def run_file(args: argparse.Namespace, out, err) -> int:
                 print(f"calc: cannot write {out_path}: {exc.strerror or exc}", file=err)
                 return 2
             if not args.json:
-                out.write(_plain(t_plain("stafflist.cli.written", lang, path=str(out_path))) + "\n")
+                out.write(plain(t("stafflist.cli.written", lang, path=str(out_path))) + "\n")
     return 0
 
-
-def t_plain(key: str, lang: str, **params: object) -> str:
-    from bot.i18n import t
-
-    return _plain(t(key, lang, **params))

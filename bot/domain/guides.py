@@ -22,6 +22,7 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.domain.concepts import CONCEPTS  # the concept names questions are read with
 from bot.domain.glossary import check_glossary, load_glossary
 from bot.domain.langs import LANGS
 
@@ -328,8 +329,6 @@ MAX_ANSWER_CHARS = 300
 
 def _answer_problems(name: str, items: object) -> list[str]:
     """Problems of a guide's ``[[answers]]``: a table each, known concepts, a short text."""
-    from bot.domain.matcher import CONCEPTS  # the concept names questions are read with
-
     if not isinstance(items, list):
         return [f"{name}: answers must be an array of tables"]
     problems: list[str] = []

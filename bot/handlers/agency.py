@@ -20,6 +20,7 @@ from bot.agencies import (
     is_operator,
     plain_text,
 )
+from bot.callbacks import AgencyUnfollow, Menu
 from bot.handlers.common import BotContext, keyboard, lang, reply, send_main_menu
 from bot.i18n import n, t
 
@@ -167,13 +168,13 @@ async def agencies_command(update: Update, context: BotContext) -> None:
     if chat is None:
         return
     followed = agencies(context).followed(chat.id)
-    menu_row = [(str(t("menu.main")), "menu:main")]
+    menu_row = [(str(t("menu.main")), Menu("main").pack())]
     if not followed:
         await reply(update, context, t("agency.following_none"), keyboard([menu_row]))
         return
     lines = [str(t("agency.following_header"))] + [f"• {t('agency.item', agency=a.name)}" for a in followed]
     buttons = [
-        [(plain_text("broadcast.unfollow_button", lang(), agency=a.name)[:64], f"af:u:{a.code}")]
+        [(plain_text("broadcast.unfollow_button", lang(), agency=a.name)[:64], AgencyUnfollow(a.code).pack())]
         for a in followed
     ] + [menu_row]
     *first, last = _chunks(lines)
@@ -186,21 +187,21 @@ async def unfollow_button(update: Update, context: BotContext) -> None:
     """``af:u:<code>``: the presser stops following; nobody else's data is touched."""
     query = update.callback_query
     chat = update.effective_chat
-    assert query is not None and query.data is not None
+    assert query is not None
     if chat is None:
         await query.answer()
         return
-    code = query.data.split(":", 2)[2] if query.data.count(":") >= 2 else ""
-    found = agencies(context).unfollow(code, chat.id)
+    pressed = AgencyUnfollow.parse(query.data)
+    found = agencies(context).unfollow(pressed.code, chat.id) if pressed else None
     if found is None:
         await query.answer(plain_text("agency.not_following", lang()))
         return
     await reply(update, context, t("agency.unfollowed_next", agency=found.name),
-                keyboard([[(str(t("menu.main")), "menu:main")]]))
+                keyboard([[(str(t("menu.main")), Menu("main").pack())]]))
     await query.answer(plain_text("agency.unfollowed", lang(), agency=found.name))
 
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("agency", agency_command))
     app.add_handler(CommandHandler("agencies", agencies_command))
-    app.add_handler(CallbackQueryHandler(unfollow_button, pattern=r"^af:u:"))
+    app.add_handler(CallbackQueryHandler(unfollow_button, pattern=AgencyUnfollow.pattern()))

@@ -47,6 +47,17 @@ from bot.agencies import (
     is_operator,
     unfollow_markup,
 )
+from bot.callbacks import (
+    BROADCAST,
+    BroadcastAudience,
+    BroadcastCancel,
+    BroadcastCancelDraft,
+    BroadcastMode,
+    BroadcastSchedule,
+    BroadcastSend,
+    BroadcastSkip,
+    BroadcastTarget,
+)
 from bot.domain.clock import parse_utc, parse_utc_or_none, utc_now, utc_text
 from bot.handlers.common import BotContext, keyboard, reply, services_of
 from bot.i18n import LANG_NAMES, LANGS, t, use_lang
@@ -85,7 +96,7 @@ def _clear(context: BotContext) -> None:
 
 
 def _cancel_row() -> list[tuple[str, str]]:
-    return [(str(t("broadcast.button_cancel")), "bc:cancel")]
+    return [(str(t("broadcast.button_cancel")), BroadcastCancelDraft().pack())]
 
 
 def _targets(update: Update, context: BotContext) -> list[tuple[str | None, str]]:
@@ -134,7 +145,7 @@ async def broadcast_command(update: Update, context: BotContext) -> int:
     targets = _targets(update, context)
     if len(targets) == 1:
         return await _target_chosen(update, context, targets[0][0])
-    rows = [[(label[:60], f"bc:t:{code or '*'}")] for code, label in targets]
+    rows = [[(label[:60], BroadcastTarget(code).pack())] for code, label in targets]
     await reply(update, context, t("broadcast.choose_target"), keyboard([*rows, _cancel_row()]))
     return TARGET
 
@@ -153,10 +164,10 @@ async def in_conversation_command(update: Update, context: BotContext) -> int | 
 
 async def on_target(update: Update, context: BotContext) -> int | None:
     query = update.callback_query
-    assert query is not None and query.data is not None
-    raw = query.data.split(":", 2)[2]
-    code = None if raw == "*" else raw
-    if not _allowed(update, context, code):
+    assert query is not None
+    pressed = BroadcastTarget.parse(query.data)
+    code = pressed.code if pressed else None
+    if pressed is None or not _allowed(update, context, code):
         await _answer(update, t("broadcast.not_allowed"))
         return None
     await _answer(update)
@@ -184,8 +195,8 @@ async def _target_chosen(update: Update, context: BotContext, code: str | None) 
         t("broadcast.ask_mode", target=name, total=sum(counts.values()), langs=_lang_counts_text(counts)),
         keyboard(
             [
-                [(str(t("broadcast.mode_one")), "bc:m:one")],
-                [(str(t("broadcast.mode_each")), "bc:m:each")],
+                [(str(t("broadcast.mode_one")), BroadcastMode("one").pack())],
+                [(str(t("broadcast.mode_each")), BroadcastMode("each").pack())],
                 _cancel_row(),
             ]
         ),
@@ -195,14 +206,14 @@ async def _target_chosen(update: Update, context: BotContext, code: str | None) 
 
 async def on_mode(update: Update, context: BotContext) -> int | None:
     query = update.callback_query
-    assert query is not None and query.data is not None
+    assert query is not None
     draft = _draft(context)
-    mode = query.data.split(":", 2)[2]
-    if mode not in ("one", "each") or "counts" not in draft:
+    pressed = BroadcastMode.parse(query.data)
+    if pressed is None or "counts" not in draft:
         await _answer(update, t("broadcast.stale"))
         return None
     await _answer(update)
-    draft["mode"] = mode
+    mode = draft["mode"] = pressed.mode
     langs = [lang for lang in LANGS if lang in draft["counts"]]
     draft["pending"] = langs if mode == "each" else ["en"]
     return await _ask_message(update, context)
@@ -213,7 +224,7 @@ async def _ask_message(update: Update, context: BotContext) -> int:
     lang = draft["pending"][0]
     rows = []
     if draft["mode"] == "each" and draft["versions"]:
-        rows.append([(str(t("broadcast.button_skip")), "bc:skip")])
+        rows.append([(str(t("broadcast.button_skip")), BroadcastSkip().pack())])
     rows.append(_cancel_row())
     if draft["mode"] == "one":
         text = t("broadcast.ask_message_one")
@@ -255,9 +266,9 @@ async def _next_after_message(update: Update, context: BotContext) -> int:
     if len(counts) == 1:
         draft["audience"] = "all"
         return await _preview(update, context)
-    rows = [[(str(t("broadcast.audience_all", count=sum(counts.values()))), "bc:a:all")]]
+    rows = [[(str(t("broadcast.audience_all", count=sum(counts.values()))), BroadcastAudience("all").pack())]]
     rows += [
-        [(str(t("broadcast.audience_lang", language=LANG_NAMES[lang], count=n)), f"bc:a:{lang}")]
+        [(str(t("broadcast.audience_lang", language=LANG_NAMES[lang], count=n)), BroadcastAudience(lang).pack())]
         for lang, n in counts.items()
     ]
     await reply(update, context, t("broadcast.ask_audience"), keyboard([*rows, _cancel_row()]))
@@ -266,9 +277,10 @@ async def _next_after_message(update: Update, context: BotContext) -> int:
 
 async def on_audience(update: Update, context: BotContext) -> int | None:
     query = update.callback_query
-    assert query is not None and query.data is not None
+    assert query is not None
     draft = _draft(context)
-    audience = query.data.split(":", 2)[2]
+    pressed = BroadcastAudience.parse(query.data)
+    audience = pressed.audience if pressed else ""
     if "counts" not in draft or (audience != "all" and audience not in draft["counts"]):
         await _answer(update, t("broadcast.stale"))
         return None
@@ -321,13 +333,13 @@ async def _show_confirm(update: Update, context: BotContext, total: int) -> None
     if when is None:
         text = t("broadcast.confirm_now", count=total)
         rows = [
-            [(str(t("broadcast.button_send")), "bc:send")],
-            [(str(t("broadcast.button_schedule")), "bc:sched")],
+            [(str(t("broadcast.button_send")), BroadcastSend().pack())],
+            [(str(t("broadcast.button_schedule")), BroadcastSchedule().pack())],
         ]
     else:
         local = parse_utc(when).astimezone(context.services.config.tz)
         text = t("broadcast.confirm_scheduled", count=total, when=local.strftime(WHEN_FORMAT))
-        rows = [[(str(t("broadcast.button_confirm_schedule")), "bc:send")]]
+        rows = [[(str(t("broadcast.button_confirm_schedule")), BroadcastSend().pack())]]
     await reply(update, context, text, keyboard([*rows, _cancel_row()]))
 
 
@@ -469,7 +481,7 @@ async def _status(update: Update, context: BotContext) -> None:
         return
     lines = [str(t("broadcast.status_header"))] + [_status_line(context, row) for row in rows]
     buttons = [
-        [(str(t("broadcast.button_cancel_id", id=row["id"])), f"bc:x:{row['id']}")]
+        [(str(t("broadcast.button_cancel_id", id=row["id"])), BroadcastCancel(row["id"]).pack())]
         for row in rows
         if row["state"] in ACTIVE_STATES
     ]
@@ -499,15 +511,15 @@ async def _cancel_confirmed(update: Update, context: BotContext, raw_id: str | N
 async def on_cancel_button(update: Update, context: BotContext) -> None:
     """``bc:x:<id>``: cancel a confirmed broadcast, after checking who pressed it."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    raw = query.data.split(":", 2)[2]
+    assert query is not None
+    pressed = BroadcastCancel.parse(query.data)
     service = _service(context)
-    row = service.get_broadcast(int(raw)) if raw.isdigit() else None
+    row = service.get_broadcast(pressed.broadcast_id) if pressed else None
     if row is None or not service.may_manage(row, _user_id(update), _operator(update, context)):
         await _answer(update, t("broadcast.not_allowed"))
         return
     await _answer(update)
-    await _cancel_confirmed(update, context, raw)
+    await _cancel_confirmed(update, context, str(row["id"]))
 
 
 # --- the progress job --------------------------------------------------------------------------
@@ -618,26 +630,26 @@ def build_conversation() -> ConversationHandler:
         return ConversationHandler(
             entry_points=[CommandHandler("broadcast", broadcast_command)],
             states={
-                TARGET: [CallbackQueryHandler(_guarded(on_target), pattern=r"^bc:t:")],
-                MODE: [CallbackQueryHandler(_guarded(on_mode), pattern=r"^bc:m:")],
+                TARGET: [CallbackQueryHandler(_guarded(on_target), pattern=BroadcastTarget.pattern())],
+                MODE: [CallbackQueryHandler(_guarded(on_mode), pattern=BroadcastMode.pattern())],
                 COLLECT: [
                     MessageHandler(content & ~filters.UpdateType.EDITED, _guarded(on_message)),
-                    CallbackQueryHandler(_guarded(on_skip), pattern=r"^bc:skip$"),
+                    CallbackQueryHandler(_guarded(on_skip), pattern=BroadcastSkip.pattern()),
                     MessageHandler(~filters.COMMAND & ~filters.UpdateType.EDITED, _guarded(on_unsupported)),
                 ],
-                AUDIENCE: [CallbackQueryHandler(_guarded(on_audience), pattern=r"^bc:a:")],
+                AUDIENCE: [CallbackQueryHandler(_guarded(on_audience), pattern=BroadcastAudience.pattern())],
                 PREVIEW: [
-                    CallbackQueryHandler(_guarded(on_send), pattern=r"^bc:send$"),
-                    CallbackQueryHandler(_guarded(on_schedule), pattern=r"^bc:sched$"),
+                    CallbackQueryHandler(_guarded(on_send), pattern=BroadcastSend.pattern()),
+                    CallbackQueryHandler(_guarded(on_schedule), pattern=BroadcastSchedule.pattern()),
                 ],
                 WHEN: [MessageHandler(filters.TEXT & ~filters.COMMAND & ~filters.UpdateType.EDITED, _guarded(on_when))],
             },
             fallbacks=[
                 CommandHandler("cancel", on_cancel_draft),
                 CommandHandler("broadcast", _guarded(in_conversation_command)),
-                CallbackQueryHandler(on_cancel_draft, pattern=r"^bc:cancel$"),
-                CallbackQueryHandler(on_cancel_button, pattern=r"^bc:x:"),
-                CallbackQueryHandler(_guarded(on_stale_in_conversation), pattern=r"^bc:"),
+                CallbackQueryHandler(on_cancel_draft, pattern=BroadcastCancelDraft.pattern()),
+                CallbackQueryHandler(on_cancel_button, pattern=BroadcastCancel.pattern()),
+                CallbackQueryHandler(_guarded(on_stale_in_conversation), pattern=BROADCAST.pattern()),
                 MessageHandler(~filters.COMMAND & ~filters.UpdateType.EDITED, _guarded(use_buttons)),
             ],
             name="broadcast",
@@ -647,5 +659,5 @@ def build_conversation() -> ConversationHandler:
 
 def register(app: Application) -> None:
     app.add_handler(build_conversation())
-    app.add_handler(CallbackQueryHandler(on_cancel_button, pattern=r"^bc:x:"))
-    app.add_handler(CallbackQueryHandler(outside_button, pattern=r"^bc:"))
+    app.add_handler(CallbackQueryHandler(on_cancel_button, pattern=BroadcastCancel.pattern()))
+    app.add_handler(CallbackQueryHandler(outside_button, pattern=BROADCAST.pattern()))

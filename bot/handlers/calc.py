@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import time
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -39,11 +38,14 @@ from telegram.ext import (
     filters,
 )
 
+from bot.callbacks import CalcAct, CalcAction, GuideStep, Menu, ReminderFromCalc
+from bot.contribution_view import FIRST_AT_55, age_band, contribution_html
+from bot.contribution_view import age_label as _age_label
+from bot.contribution_view import worker_label as _worker_label
 from bot.dbhealth import alarm_for
 from bot.domain.rates import (
     LINDUNG_OPT_OUT_FROM,
     Contribution,
-    Note,
     WorkerType,
     calculate,
     schedules,
@@ -52,7 +54,7 @@ from bot.domain.salary import ABSURD_ABOVE, looks_like_salary, parse_salary
 from bot.domain.worker_words import WorkerWords, read_worker_words
 from bot.handlers.common import BotContext, Button, edit_or_reply, keyboard, lang, reply
 from bot.handlers.start import stale_button
-from bot.i18n import format_money, format_month, render, t
+from bot.i18n import format_money, format_month, t
 from bot.storage import DatabaseError
 
 log = logging.getLogger(__name__)
@@ -62,26 +64,12 @@ COMMANDS = [("calc", "cmd.calc")]
 WAIT_KEY = "calc_waiting_since"  # chat_data: /calc asked for a salary at this monotonic time
 WAIT_SECONDS = 600
 
-WORKER_CODES: dict[str, WorkerType] = {
-    "e": WorkerType.EMPLOYEE,
-    "f": WorkerType.FOREIGN,
-    "dl": WorkerType.DOMESTIC_LOCAL,
-    "df": WorkerType.DOMESTIC_FOREIGN,
-}
-CODE_OF_WORKER = {w: code for code, w in WORKER_CODES.items()}
 AGE_BANDS = ("u55", "55", "60")
-FIRST_AT_55 = "55f"  # 55-59 and first registered at 55 or older: Second Category (F2(b))
 AGE_STORED = {"u55": "under55", "55": "55to59", FIRST_AT_55: "55to59first", "60": "60plus"}  # users.age_band
 AGE_OF_STORED = {v: k for k, v in AGE_STORED.items()}
 AGE_FOR_CALC = {"u55": 30, "55": 55, FIRST_AT_55: 55, "60": 60}  # a representative age of each band
 FIRST_AGE_FOR_CALC = {FIRST_AT_55: 55}  # first_contribution_age passed to calculate()
 DOMESTIC = (WorkerType.DOMESTIC_LOCAL, WorkerType.DOMESTIC_FOREIGN)
-
-_DATA_RE = re.compile(
-    r"c:(?P<act>[rWAOwams]):(?P<wage>\d{1,7}\.\d{2}):(?P<ym>\d{6}):(?P<w>e|f|dl|df|-)"
-    r":(?P<a>-|u55|55f|55|60):(?P<o>[01])(?::(?P<anchor>\d{6}))?"
-)
-MIN_YEAR, MAX_YEAR = 1990, 2100
 
 
 def _ym(year: int, month: int) -> int:
@@ -125,45 +113,18 @@ class CalcState:
     def month(self) -> int:
         return self.ym % 12 + 1
 
-    def data(self, act: str, anchor: int | None = None) -> str:
-        """The callback data for ``act`` on this state (at most 64 bytes)."""
-        y, m = _split(self.ym)
-        worker = CODE_OF_WORKER[self.worker] if self.worker else "-"
-        text = f"c:{act}:{self.wage:.2f}:{y:04d}{m:02d}:{worker}:{self.age or '-'}:{int(self.opt_out)}"
-        if anchor is not None:
-            ay, am = _split(anchor)
-            text += f":{ay:04d}{am:02d}"
-        assert len(text.encode()) <= 64, text
-        return text
+    def data(self, act: CalcAct, anchor: int | None = None) -> str:
+        """The callback data for ``act`` on this state (bot.callbacks.CalcAction)."""
+        return CalcAction(act, self.wage, self.ym, self.worker, self.age, self.opt_out, anchor).pack()
 
 
 def parse_data(data: str | None) -> tuple[str, CalcState, int | None] | None:
     """(action, state, anchor) from callback data, or None if anything is malformed."""
-    if not data:
+    pressed = CalcAction.parse(data)
+    if pressed is None:
         return None
-    m = _DATA_RE.fullmatch(data)
-    if m is None:
-        return None
-    wage = Decimal(m["wage"])
-    if wage > ABSURD_ABOVE:
-        return None
-    months = []
-    for text in (m["ym"], m["anchor"]):
-        if text is None:
-            months.append(None)
-            continue
-        year, month = int(text[:4]), int(text[4:])
-        if not (MIN_YEAR <= year <= MAX_YEAR and 1 <= month <= 12):
-            return None
-        months.append(_ym(year, month))
-    act = m["act"]
-    worker = WORKER_CODES.get(m["w"])
-    if worker is None and act != "s":
-        return None
-    if (months[1] is None) != (act != "m"):
-        return None  # the month picker, and only it, carries an anchor
-    state = CalcState(wage, months[0], worker, None if m["a"] == "-" else m["a"], m["o"] == "1")
-    return act, state, months[1]
+    state = CalcState(pressed.wage, pressed.ym, pressed.worker, pressed.age, pressed.opt_out)
+    return pressed.act, state, pressed.anchor
 
 
 # --- saved choices ----------------------------------------------------------------------------
@@ -201,60 +162,15 @@ def _save_prefs(context: BotContext, chat_id: int | None, **prefs: Any) -> None:
 # --- rendering --------------------------------------------------------------------------------
 
 
-def _note(note: Note) -> Markup:
-    params: dict[str, Any] = {}
-    for key, value in note.params.items():
-        if key == "reason":
-            continue
-        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}", value):
-            value = format_month(*_split(_ym_from_text(value)))
-        params[key] = value
-    return t(note.message_key, **params)
-
-
-def _schedule_names(c: Contribution) -> list[Markup]:
-    by_id = {s.id: s for group in schedules().values() for s in group}
-    names: list[Markup] = []
-    for part, key in ((c.socso, "calc.sched.socso"), (c.lindung, "calc.sched.lindung"), (c.eis, "calc.sched.eis")):
-        if part is None or part.schedule not in by_id:
-            continue
-        s = by_id[part.schedule]
-        names.append(
-            t(
-                key,
-                ceiling=format_money(s.ceiling),
-                start=format_month(*_split(_ym_from_text(s.effective_from))),
-                phase=s.phase or "",
-            )
-        )
-    return names
-
-
-def _worker_label(worker: WorkerType) -> Markup:
-    return t(f"calc.worker.{worker.value}")
-
-
-def _age_label(age: str | None) -> Markup:
-    return t(f"calc.age.{age}" if age else "calc.age.assumed")
-
-
 def result_text(state: CalcState) -> tuple[str, Contribution]:
-    """The breakdown message for ``state`` (worker chosen) in the current language."""
+    """The breakdown message for ``state`` (worker chosen) in the current language
+    (rendered by :mod:`bot.contribution_view`, as the command line's is)."""
     assert state.worker is not None
     age = AGE_FOR_CALC[state.age] if state.age else None
     first_age = FIRST_AGE_FOR_CALC.get(state.age or "")
     c = calculate(state.wage, state.year, state.month, state.worker, age=age,
                   first_contribution_age=first_age, lindung_opt_out=state.opt_out)
-    text = render(
-        "calc_result.html",
-        c=c,
-        worker_label=_worker_label(state.worker),
-        age_label=_age_label(state.age),
-        nothing_due=c.socso is None and c.lindung is None and c.eis is None,
-        schedules=_schedule_names(c),
-        notes=[_note(n) for n in c.notes],
-    )
-    return text, c
+    return contribution_html(c, state.age), c
 
 
 def _lindung_toggle_applies(state: CalcState, c: Contribution) -> bool:
@@ -282,7 +198,7 @@ def result_keyboard(state: CalcState, c: Contribution, now_ym: int) -> InlineKey
         label = "calc.btn.optout_on" if state.opt_out else "calc.btn.optout_off"
         rows.append([(str(t(label)), replace(state, opt_out=not state.opt_out).data("O"))])
     guide = "domestic-pay" if state.worker in DOMESTIC else "pay-socso"
-    rows.append([(str(t("calc.btn.how_to_pay")), f"g:{guide}:1:{lang()}")])
+    rows.append([(str(t("calc.btn.how_to_pay")), GuideStep(guide, 1, lang()).pack())])
     rows.extend(next_step_rows(state))
     return keyboard(rows)
 
@@ -292,8 +208,8 @@ def next_step_rows(state: CalcState) -> list[list[Button]]:
     assert state.worker is not None
     rows: list[list[Button]] = []
     if state.wage > 0:  # a reminder of nothing to pay would be no help
-        rows.append([(str(t("calc.btn.remind")), f"rm:c:{state.worker.value}:{state.wage:.2f}")])
-    rows.append([(str(t("calc.btn.another")), "menu:calc"), (str(t("calc.btn.main_menu")), "menu:main")])
+        rows.append([(str(t("calc.btn.remind")), ReminderFromCalc(state.worker, state.wage).pack())])
+    rows.append([(str(t("calc.btn.another")), Menu("calc").pack()), (str(t("calc.btn.main_menu")), Menu("main").pack())])
     return rows
 
 
@@ -365,11 +281,6 @@ async def _show(
 async def show_result(update: Update, context: BotContext, state: CalcState) -> None:
     text, c = result_text(state)
     await _show(update, context, text, result_keyboard(state, c, _now_ym(context)))
-
-
-def age_band(age: int) -> str:
-    """The calculator's age band of an age in years."""
-    return "u55" if age < 55 else "55" if age < 60 else "60"
 
 
 def _remembered_line(worker: WorkerType | None, age: str | None) -> Markup | None:
@@ -529,7 +440,7 @@ async def on_button(update: Update, context: BotContext) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("calc", calc_command))
-    app.add_handler(CallbackQueryHandler(on_button, pattern=r"^c:"))
+    app.add_handler(CallbackQueryHandler(on_button, pattern=CalcAction.pattern()))
     app.add_handler(
         MessageHandler(
             filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND

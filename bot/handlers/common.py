@@ -11,6 +11,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
+from bot.callbacks import Menu
 from bot.i18n import current_lang, t
 
 if TYPE_CHECKING:
@@ -105,8 +106,8 @@ def keyboard(rows: Iterable[Sequence[Button | InlineKeyboardButton]]) -> InlineK
 def main_menu_keyboard() -> InlineKeyboardMarkup:
     return keyboard(
         [
-            [(t("menu.guides"), "menu:guides"), (t("menu.calc"), "menu:calc")],
-            [(t("menu.reminders"), "menu:remind"), (t("menu.language"), "menu:lang")],
+            [(t("menu.guides"), Menu("guides").pack()), (t("menu.calc"), Menu("calc").pack())],
+            [(t("menu.reminders"), Menu("remind").pack()), (t("menu.language"), Menu("lang").pack())],
         ]
     )
 

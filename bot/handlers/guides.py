@@ -2,7 +2,8 @@
 answer to a free-text question (:func:`answer_question`, called by ``bot.handlers.text``).
 
 Every button carries what it needs, so buttons keep working after a restart and on old
-messages (callback data, at most 64 bytes, checked on the way in):
+messages (the kinds of ``bot.callbacks``: GuideStep, GuideAll, GuideTopic, GuideMenu,
+GuideFeedback, GuideAsk, GuideLanguage; at most 64 bytes, checked there):
 
 ``g:<id>:<step>:<lang>``   show a step (1-based)      ``ga:<id>:<lang>``     all steps
 ``gt:<topic>:<lang>``      a topic's guides           ``gm:<lang>``          guides menu
@@ -13,7 +14,6 @@ messages (callback data, at most 64 bytes, checked on the way in):
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import weakref
 from dataclasses import dataclass
@@ -25,6 +25,19 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
+from bot.callbacks import (
+    GUIDE_BUTTONS,
+    CallbackData,
+    GuideAll,
+    GuideAsk,
+    GuideFeedback,
+    GuideLanguage,
+    GuideMenu,
+    GuideStep,
+    GuideTopic,
+    Menu,
+    OneOf,
+)
 from bot.dbhealth import alarm_for
 from bot.domain.guides import TOPICS, Guide, GuideLibrary, load_guides
 from bot.handlers.common import (
@@ -46,20 +59,6 @@ log = logging.getLogger(__name__)
 COMMANDS = [("guides", "cmd.guides")]
 
 MAX_MESSAGE = 4096
-MAX_CALLBACK = 64
-_ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,47}"
-_LANG = r"(?:" + "|".join(LANGS) + r")"
-CALLBACK_RE = re.compile(
-    rf"^(?:g:(?P<g_id>{_ID}):(?P<g_step>[1-9][0-9]{{0,2}}):(?P<g_lang>{_LANG})"
-    rf"|ga:(?P<ga_id>{_ID}):(?P<ga_lang>{_LANG})"
-    rf"|gt:(?P<gt_topic>[a-z]{{1,20}}):(?P<gt_lang>{_LANG})"
-    rf"|gm:(?P<gm_lang>{_LANG})"
-    rf"|gf:(?P<gf_id>{_ID}):(?P<gf_lang>{_LANG}):(?P<gf_helpful>[01])"
-    rf"|gq:(?P<gq_lang>{_LANG})"
-    rf"|gd:(?P<gd_lang>{_LANG}))$"
-)
-# Every callback this module owns starts with one of these; anything else is not ours.
-CALLBACK_PATTERN = r"^g[atmfqd]?:"
 
 
 # --------------------------------------------------------------------------- services
@@ -71,13 +70,6 @@ def library(context: BotContext) -> GuideLibrary:
 
 def matcher(context: BotContext) -> Matcher:
     return context.services.matcher
-
-
-def _data(data: str) -> str:
-    """Callback data, asserting Telegram's 64-byte limit (a guide id that is too long is a bug)."""
-    if len(data.encode()) > MAX_CALLBACK:
-        raise ValueError(f"callback data too long: {data!r}")
-    return data
 
 
 # --------------------------------------------------------------------------- views
@@ -111,8 +103,8 @@ def _build_menu_view(lib: GuideLibrary, lang: str) -> View:
     groups = lib.by_topic(lang)
     topics = [(topic_label(topic, lang), guides) for topic, guides in groups.items()]
     text = render("guides_menu.html", lang, topics=topics)
-    rows = [[(topic_label(topic, lang), _data(f"gt:{topic}:{lang}"))] for topic in groups]
-    rows.append([(str(t("menu.main", lang)), "menu:main")])
+    rows = [[(topic_label(topic, lang), GuideTopic(topic, lang).pack())] for topic in groups]
+    rows.append([(str(t("menu.main", lang)), Menu("main").pack())])
     return View(text, keyboard(rows))
 
 
@@ -121,8 +113,8 @@ def topic_view(lib: GuideLibrary, topic: str, lang: str) -> View | None:
     if not guides:
         return None
     text = f"<b>{Markup.escape(topic_label(topic, lang))}</b>\n{t('guides.topic_prompt', lang)}"
-    rows: list[list[tuple[str, str]]] = [[(g.title, _data(f"g:{g.id}:1:{lang}"))] for g in guides]
-    rows.append([(str(t("guides.topics_back", lang)), _data(f"gm:{lang}"))])
+    rows: list[list[tuple[str, str]]] = [[(g.title, GuideStep(g.id, 1, lang).pack())] for g in guides]
+    rows.append([(str(t("guides.topics_back", lang)), GuideMenu(lang).pack())])
     return View(text, keyboard(rows))
 
 
@@ -134,15 +126,15 @@ def _end_rows(lib: GuideLibrary, guide: Guide, lang: str, step_links: set[str]) 
             rows.append([InlineKeyboardButton(link.label, url=link.url)])
     rows.append(
         [
-            (str(t("guides.helpful_yes", lang)), _data(f"gf:{guide.id}:{lang}:1")),
-            (str(t("guides.helpful_no", lang)), _data(f"gf:{guide.id}:{lang}:0")),
+            (str(t("guides.helpful_yes", lang)), GuideFeedback(guide.id, lang, True).pack()),
+            (str(t("guides.helpful_no", lang)), GuideFeedback(guide.id, lang, False).pack()),
         ]
     )
     for rid in guide.related:
         related = lib.get(rid, lang)
         if related is not None:
-            rows.append([(f"➡️ {related.title}", _data(f"g:{rid}:1:{lang}"))])
-    rows.append([(str(t("guides.ask_another", lang)), _data(f"gq:{lang}"))])
+            rows.append([(f"➡️ {related.title}", GuideStep(rid, 1, lang).pack())])
+    rows.append([(str(t("guides.ask_another", lang)), GuideAsk(lang).pack())])
     return rows
 
 
@@ -171,21 +163,21 @@ def step_view(
             shown.add(link.url)
     nav = []
     if n > 1:
-        nav.append((str(t("guides.back", lang)), _data(f"g:{guide.id}:{n - 1}:{lang}")))
+        nav.append((str(t("guides.back", lang)), GuideStep(guide.id, n - 1, lang).pack()))
     if n < total:
-        nav.append((str(t("guides.next", lang)), _data(f"g:{guide.id}:{n + 1}:{lang}")))
+        nav.append((str(t("guides.next", lang)), GuideStep(guide.id, n + 1, lang).pack()))
     if nav:
         rows.append(nav)
     if last:
         rows.extend(_end_rows(lib, guide, lang, shown))
     rows.append(
         [
-            (str(t("guides.all_steps", lang)), _data(f"ga:{guide.id}:{lang}")),
-            (str(t("guides.all_guides", lang)), _data(f"gm:{lang}")),
+            (str(t("guides.all_steps", lang)), GuideAll(guide.id, lang).pack()),
+            (str(t("guides.all_guides", lang)), GuideMenu(lang).pack()),
         ]
     )
     if offer_lang is not None:
-        rows.append([(str(t("guides.use_lang", offer_lang)), _data(f"gd:{offer_lang}"))])
+        rows.append([(str(t("guides.use_lang", offer_lang)), GuideLanguage(offer_lang).pack())])
     return View(text, keyboard(rows))
 
 
@@ -222,8 +214,8 @@ def all_steps_views(lib: GuideLibrary, guide: Guide, lang: str) -> list[View]:
             rows = _end_rows(lib, guide, lang, set())
             rows.append(
                 [
-                    (str(t("guides.back", lang)), _data(f"g:{guide.id}:1:{lang}")),
-                    (str(t("guides.all_guides", lang)), _data(f"gm:{lang}")),
+                    (str(t("guides.back", lang)), GuideStep(guide.id, 1, lang).pack()),
+                    (str(t("guides.all_guides", lang)), GuideMenu(lang).pack()),
                 ]
             )
             markup = keyboard(rows)
@@ -245,13 +237,13 @@ def suggestions_view(
     for gid in ids[:3]:
         guide = lib.get(gid, lang)
         if guide is not None:
-            rows.append([(guide.title, _data(f"g:{gid}:1:{lang}"))])
+            rows.append([(guide.title, GuideStep(gid, 1, lang).pack())])
     if not rows:
         return None
     rows.append(
         [
-            (str(t("guides.all_guides", lang)), _data(f"gm:{lang}")),
-            (str(t("menu.main", lang)), "menu:main"),
+            (str(t("guides.all_guides", lang)), GuideMenu(lang).pack()),
+            (str(t("menu.main", lang)), Menu("main").pack()),
         ]
     )
     return View(str(t(key, lang)), keyboard(rows))
@@ -325,7 +317,7 @@ async def _stale(update: Update, context: BotContext, user_lang: str) -> None:
 # Buttons only guide messages carry: a pressed message with one of these is a guide's own
 # message and is edited in place; any other (a calculator result, a reminder) is kept and
 # the guide opens as a new message below it.
-_OWN_PREFIXES = ("ga:", "gm:", "gt:", "gq:")
+_OWN_KINDS = OneOf(GuideAll, GuideMenu, GuideTopic, GuideAsk)
 
 
 def _is_guide_message(update: Update) -> bool:
@@ -334,7 +326,7 @@ def _is_guide_message(update: Update) -> bool:
     if markup is None:
         return True  # nothing on screen to keep (e.g. the first part of "All steps")
     return any(
-        (button.callback_data or "").startswith(_OWN_PREFIXES)
+        _OWN_KINDS.parse(button.callback_data) is not None
         for row in markup.inline_keyboard
         for button in row
     )
@@ -351,15 +343,15 @@ async def _edit(update: Update, context: BotContext, view: View) -> None:
             raise
 
 
-async def _without_buttons(update: Update, prefix: str) -> None:
-    """Remove the buttons whose callback data starts with ``prefix`` from the pressed message."""
+async def _without_buttons(update: Update, kind: type[CallbackData]) -> None:
+    """Remove the buttons of ``kind`` from the pressed message."""
     query = update.callback_query
     message = query.message if query else None
     markup = getattr(message, "reply_markup", None)
     if query is None or markup is None:
         return
     rows = [
-        [b for b in row if not (b.callback_data or "").startswith(prefix)]
+        [b for b in row if kind.parse(b.callback_data) is None]
         for row in markup.inline_keyboard
     ]
     rows = [row for row in rows if row]
@@ -396,24 +388,23 @@ async def on_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     user_lang = current_lang.get()
-    match = CALLBACK_RE.match(query.data or "")
-    if match is None:
+    pressed = GUIDE_BUTTONS.parse(query.data)
+    if pressed is None:
         await _stale(update, context, user_lang)
         return
-    f = {k: v for k, v in match.groupdict().items() if v is not None}
     lib = library(context)
-    lang = next(v for k, v in f.items() if k.endswith("_lang"))
+    lang: str = pressed.lang  # type: ignore[attr-defined]  # every guide button names its language
     with use_lang(lang):
-        if "g_id" in f:
-            guide = lib.get(f["g_id"], lang)
-            n = int(f["g_step"])
+        if isinstance(pressed, GuideStep):
+            guide = lib.get(pressed.guide, lang)
+            n = pressed.step
             if guide is None or not 1 <= n <= len(guide.steps):
                 await _stale(update, context, user_lang)
                 return
             await query.answer()
             await _edit(update, context, step_view(lib, guide, n, lang))
-        elif "ga_id" in f:
-            guide = lib.get(f["ga_id"], lang)
+        elif isinstance(pressed, GuideAll):
+            guide = lib.get(pressed.guide, lang)
             if guide is None or not guide.steps:
                 await _stale(update, context, user_lang)
                 return
@@ -422,22 +413,22 @@ async def on_button(update: Update, context: BotContext) -> None:
             await _edit(update, context, first)
             for view in rest:
                 await _send(update, context, view)
-        elif "gt_topic" in f:
-            view = topic_view(lib, f["gt_topic"], lang)
+        elif isinstance(pressed, GuideTopic):
+            view = topic_view(lib, pressed.topic, lang)
             if view is None:
                 await _stale(update, context, user_lang)
                 return
             await query.answer()
             await _edit(update, context, view)
-        elif "gm_lang" in f:
+        elif isinstance(pressed, GuideMenu):
             await query.answer()
             await _edit(update, context, menu_view(lib, lang))
-        elif "gf_id" in f:
-            guide = lib.get(f["gf_id"], lang)
+        elif isinstance(pressed, GuideFeedback):
+            guide = lib.get(pressed.guide, lang)
             if guide is None:
                 await _stale(update, context, user_lang)
                 return
-            helpful = f["gf_helpful"] == "1"
+            helpful = pressed.helpful
             if not _first_feedback(update, context):  # replayed, forged or on another message
                 await query.answer(t("guides.thanks_yes" if helpful else "guides.thanks_no"))
                 return
@@ -446,16 +437,16 @@ async def on_button(update: Update, context: BotContext) -> None:
             if not helpful:
                 storage.log_unanswered(guide.title, lang, "thumbs-down", guide_id=guide.id)
             await query.answer(t("guides.thanks_yes" if helpful else "guides.thanks_no"))
-            await _without_buttons(update, "gf:")
-        elif "gq_lang" in f:
+            await _without_buttons(update, GuideFeedback)
+        elif isinstance(pressed, GuideAsk):
             await query.answer()
             await reply(update, context, t("guides.ask_prompt"))
-        elif "gd_lang" in f:
+        elif isinstance(pressed, GuideLanguage):
             chat = update.effective_chat
             assert chat is not None
             context.services.storage.set_language(chat.id, lang)
             await query.answer(t("guides.lang_set"))
-            await _without_buttons(update, "gd:")
+            await _without_buttons(update, GuideLanguage)
 
 
 # --------------------------------------------------------------------------- setup
@@ -572,13 +563,12 @@ def build_services(app: Application) -> None:
 def register(app: Application) -> None:
     build_services(app)
     app.add_handler(CommandHandler("guides", guides_command))
-    app.add_handler(CallbackQueryHandler(on_button, pattern=CALLBACK_PATTERN))
+    app.add_handler(CallbackQueryHandler(on_button, pattern=GUIDE_BUTTONS.pattern()))
 
 
 __all__ = [
     "COMMANDS",
     "GuideData",
-    "CALLBACK_RE",
     "answer_question",
     "register",
     "warm",

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler
 
+from bot.callbacks import Menu
 from bot.handlers import calc, guides, reminders, start
 from bot.handlers.common import BotContext, send_main_menu
 
@@ -23,9 +24,10 @@ ITEMS: dict[str, MenuAction] = {
 async def main_menu_button(update: Update, context: BotContext) -> None:
     """A main-menu button; an unknown item (an old or forged button) shows the menu again."""
     query = update.callback_query
-    assert query is not None and query.data is not None
+    assert query is not None
     await query.answer()
-    action = ITEMS.get(query.data.split(":", 1)[1])
+    pressed = Menu.parse(query.data)
+    action = ITEMS.get(pressed.item) if pressed else None
     if action is None:
         await send_main_menu(update, context)
         return
@@ -33,4 +35,4 @@ async def main_menu_button(update: Update, context: BotContext) -> None:
 
 
 def register(app: Application) -> None:
-    app.add_handler(CallbackQueryHandler(main_menu_button, pattern=r"^menu:"))
+    app.add_handler(CallbackQueryHandler(main_menu_button, pattern=Menu.pattern()))

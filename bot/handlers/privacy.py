@@ -28,6 +28,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.callbacks import Menu, PrivacyAction
 from bot.domain.clock import parse_utc
 from bot.domain.deadlines import KL, days_from_mask
 from bot.handlers.calc import AGE_OF_STORED
@@ -297,8 +298,8 @@ async def mydata_command(update: Update, context: BotContext) -> None:
     for text in first:
         await reply(update, context, text)
     await reply(update, context, last, keyboard([
-        [(str(t("privacy.json_button")), f"pv:json:{chat.id}")],
-        [(str(t("menu.main")), "menu:main")],
+        [(str(t("privacy.json_button")), PrivacyAction("json", chat.id).pack())],
+        [(str(t("menu.main")), Menu("main").pack())],
     ]))
 
 
@@ -321,7 +322,7 @@ async def forget_command(update: Update, context: BotContext) -> None:
     if chat is None:
         return
     buttons = keyboard(
-        [[(str(t("privacy.btn_yes")), f"pv:yes:{chat.id}"), (str(t("privacy.btn_cancel")), f"pv:no:{chat.id}")]]
+        [[(str(t("privacy.btn_yes")), PrivacyAction("yes", chat.id).pack()), (str(t("privacy.btn_cancel")), PrivacyAction("no", chat.id).pack())]]
     )
     await reply(update, context, t("privacy.forget_confirm"), buttons)
 
@@ -343,28 +344,27 @@ async def on_forget_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     chat = update.effective_chat
     user = update.effective_user
-    assert query is not None and query.data is not None
-    parts = query.data.split(":")
-    target = parts[2] if len(parts) == 3 else ""
+    assert query is not None
+    pressed = PrivacyAction.parse(query.data)
     if (
-        chat is None
+        pressed is None
+        or chat is None
         or user is None
         or chat.type != "private"
-        or parts[1] not in ("yes", "no", "json")
-        or target != str(chat.id)
+        or pressed.chat_id != chat.id
         or user.id != chat.id
     ):
         await query.answer(str(t("privacy.not_yours")))
         return
     await query.answer()
-    if parts[1] == "json":
+    if pressed.act == "json":
         await _send_json(update, context)
         return
     try:
         await query.edit_message_reply_markup(None)
     except TelegramError as exc:  # the old buttons staying is harmless
         log.debug("could not remove the /forget buttons: %s", exc)
-    if parts[1] == "no":
+    if pressed.act == "no":
         await reply(update, context, t("privacy.forget_cancelled"), _menu_keyboard())
         return
     deleted = context.services.storage.forget_user(chat.id)
@@ -374,11 +374,11 @@ async def on_forget_button(update: Update, context: BotContext) -> None:
 
 
 def _menu_keyboard():  # noqa: ANN202 - an InlineKeyboardMarkup
-    return keyboard([[(str(t("menu.main")), "menu:main")]])
+    return keyboard([[(str(t("menu.main")), Menu("main").pack())]])
 
 
 def register(app: Application) -> None:
     private = filters.ChatType.PRIVATE
     app.add_handler(CommandHandler("mydata", mydata_command, filters=private))
     app.add_handler(CommandHandler("forget", forget_command, filters=private))
-    app.add_handler(CallbackQueryHandler(on_forget_button, pattern=r"^pv:"))
+    app.add_handler(CallbackQueryHandler(on_forget_button, pattern=PrivacyAction.pattern()))

@@ -17,7 +17,6 @@ save a worker with that salary once named). While the settings were shown in the
 from __future__ import annotations
 
 import logging
-import re
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -34,6 +33,25 @@ from telegram.ext import (
     filters,
 )
 
+from bot.callbacks import (
+    REMINDERS,
+    Menu,
+    ReminderAudience,
+    ReminderDay,
+    ReminderFromCalc,
+    ReminderHour,
+    ReminderOff,
+    ReminderOn,
+    ReminderOpen,
+    ReminderPaid,
+    ReminderPaymentOpen,
+    ReminderSnooze,
+    ReminderStop,
+    ReminderWorkerAdd,
+    ReminderWorkerCancel,
+    ReminderWorkerDelete,
+    ReminderWorkerType,
+)
 from bot.dbhealth import alarm_for
 from bot.domain.clock import utc_now
 from bot.domain.deadlines import (
@@ -48,6 +66,7 @@ from bot.domain.deadlines import (
     parse_month_key,
     parse_time_of_day,
 )
+from bot.domain.rates import WorkerType
 from bot.handlers.common import BotContext, edit_or_reply, keyboard, reply
 from bot.i18n import format_date, format_money, format_month, t
 from bot.reminders import (
@@ -70,10 +89,6 @@ COMMANDS = [("remind", "cmd.remind")]
 WORKER_TYPES = ("domestic-foreign", "domestic-local", "employee", "foreign")
 MAX_NAME = 32
 JOB_NAME = "reminders.send_due"
-_DATA_RE = re.compile(
-    r"rm:(?:open|on|off|po|stop|d:[0-9]{1,3}|h:[0-9]{1,2}|a:[a-z-]{1,20}|w:(?:add|cancel|del:[0-9]{1,18})"
-    r"|wt:[a-z-]{1,20}|(?:paid|snooze):[0-9]{4}-[0-9]{2}|c:[a-z-]{1,20}:[0-9]{1,7}\.[0-9]{2})"
-)
 SHOWN_KEY = "remind_settings_shown"  # chat_data: the settings were shown at this monotonic time
 TYPED_HOUR_SECONDS = 600
 _UNSET: Any = object()
@@ -154,18 +169,18 @@ def settings_keyboard(row: dict[str, Any], workers: list[Worker]) -> InlineKeybo
     enabled = bool(row["enabled"])
     days = days_from_mask(row["days_mask"])
     rows: list[list[tuple[str, str]]] = [
-        [(str(t("remind.btn_off" if enabled else "remind.btn_on")), "rm:off" if enabled else "rm:on")],
-        [(f"{_check(bool(row['payment_open']))} {t('remind.btn_open', day=row['open_day'])}", "rm:po")],
-        [(f"{_check(d in days)} {_day_label(d)}", f"rm:d:{d}") for d in DEADLINE_DAYS_CHOICES],
-        [((f"• {_hour_text(h)}" if h == row["hour"] else _hour_text(h)), f"rm:h:{h}")
+        [(str(t("remind.btn_off" if enabled else "remind.btn_on")), (ReminderOff() if enabled else ReminderOn()).pack())],
+        [(f"{_check(bool(row['payment_open']))} {t('remind.btn_open', day=row['open_day'])}", ReminderPaymentOpen().pack())],
+        [(f"{_check(d in days)} {_day_label(d)}", ReminderDay(d).pack()) for d in DEADLINE_DAYS_CHOICES],
+        [((f"• {_hour_text(h)}" if h == row["hour"] else _hour_text(h)), ReminderHour(h).pack())
          for h in sorted({*HOUR_CHOICES, row["hour"]})],
-        [(f"{_check(row['audience'] == a)} {t(f'remind.btn_for.{a}')}", f"rm:a:{a}") for a in AUDIENCES],
+        [(f"{_check(row['audience'] == a)} {t(f'remind.btn_for.{a}')}", ReminderAudience(a).pack()) for a in AUDIENCES],
     ]
     if len(workers) < MAX_WORKERS:
-        rows.append([(str(t("remind.btn_add_worker")), "rm:w:add")])
+        rows.append([(str(t("remind.btn_add_worker")), ReminderWorkerAdd().pack())])
     for chunk_start in range(0, len(workers), 3):
-        rows.append([(f"🗑 {w.name}", f"rm:w:del:{w.id}") for w in workers[chunk_start : chunk_start + 3]])
-    rows.append([(str(t("menu.main")), "menu:main")])
+        rows.append([(f"🗑 {w.name}", ReminderWorkerDelete(w.id).pack()) for w in workers[chunk_start : chunk_start + 3]])
+    rows.append([(str(t("menu.main")), Menu("main").pack())])
     return keyboard(rows)
 
 
@@ -210,62 +225,65 @@ async def menu_remind(update: Update, context: BotContext) -> None:
 async def on_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     chat = update.effective_chat
-    assert query is not None and query.data is not None and chat is not None
-    # Forged or mangled data ("rm:on:x", "rm:h:٩", "rm:d:1_4") is stale, never a near guess.
-    parts = query.data.split(":") if _DATA_RE.fullmatch(query.data) else ["rm", "?"]
-    action = parts[1] if len(parts) > 1 else ""
+    assert query is not None and chat is not None
+    # Forged or mangled data ("rm:on:x", "rm:h:٩", "rm:d:1_4") parses to None: stale, never a near guess.
+    pressed = REMINDERS.parse(query.data)
     store = _store(context)
     try:
-        if action == "open":
-            await query.answer()
-            await show_settings(update, context, edit=False)
-        elif action in ("on", "off"):
-            store.update(chat.id, enabled=int(action == "on"))
-            await query.answer(t("remind.turned_on" if action == "on" else "remind.turned_off"))
-            await show_settings(update, context)
-        elif action == "po":
-            row = store.ensure(chat.id)
-            store.update(chat.id, payment_open=0 if row["payment_open"] else 1)
-            await query.answer()
-            await show_settings(update, context)
-        elif action == "d":
-            days = int(parts[2])
-            if days not in DEADLINE_DAYS_CHOICES:
-                raise ValueError(days)
-            row = store.ensure(chat.id)
-            chosen = set(days_from_mask(row["days_mask"])) ^ {days}
-            store.update(chat.id, days_mask=mask_from_days(chosen))
-            await query.answer()
-            await show_settings(update, context)
-        elif action == "h":
-            hour = int(parts[2])
-            if hour not in HOUR_CHOICES and not TYPED_HOUR_FIRST <= hour <= TYPED_HOUR_LAST:
-                raise ValueError(hour)
-            store.update(chat.id, hour=hour)
-            await query.answer()
-            await show_settings(update, context)
-        elif action == "a":
-            if parts[2] not in AUDIENCES:
-                raise ValueError(parts[2])
-            store.update(chat.id, audience=parts[2])
-            await query.answer()
-            await show_settings(update, context)
-        elif action == "w":
-            await _worker_button(update, context, parts[2:])
-        elif action == "wt":
-            await _worker_type_chosen(update, context, parts[2])
-        elif action == "paid":
-            await _paid(update, context, parts[2])
-        elif action == "snooze":
-            await _snooze(update, context, parts[2])
-        elif action == "c":
-            await _from_calculator(update, context, parts[2], parts[3])
-        elif action == "stop":
-            store.update(chat.id, enabled=0)
-            await query.answer()
-            await reply(update, context, t("remind.stopped"), _onward_keyboard())
-        else:
-            raise ValueError(action)
+        match pressed:
+            case ReminderOpen():
+                await query.answer()
+                await show_settings(update, context, edit=False)
+            case ReminderOn() | ReminderOff():
+                on = isinstance(pressed, ReminderOn)
+                store.update(chat.id, enabled=int(on))
+                await query.answer(t("remind.turned_on" if on else "remind.turned_off"))
+                await show_settings(update, context)
+            case ReminderPaymentOpen():
+                row = store.ensure(chat.id)
+                store.update(chat.id, payment_open=0 if row["payment_open"] else 1)
+                await query.answer()
+                await show_settings(update, context)
+            case ReminderDay(days):
+                if days not in DEADLINE_DAYS_CHOICES:
+                    raise ValueError(days)
+                row = store.ensure(chat.id)
+                chosen = set(days_from_mask(row["days_mask"])) ^ {days}
+                store.update(chat.id, days_mask=mask_from_days(chosen))
+                await query.answer()
+                await show_settings(update, context)
+            case ReminderHour(hour):
+                if hour not in HOUR_CHOICES and not TYPED_HOUR_FIRST <= hour <= TYPED_HOUR_LAST:
+                    raise ValueError(hour)
+                store.update(chat.id, hour=hour)
+                await query.answer()
+                await show_settings(update, context)
+            case ReminderAudience(audience):
+                if audience not in AUDIENCES:
+                    raise ValueError(audience)
+                store.update(chat.id, audience=audience)
+                await query.answer()
+                await show_settings(update, context)
+            case ReminderWorkerAdd():
+                await _worker_button(update, context, ["add"])
+            case ReminderWorkerCancel():
+                await _worker_button(update, context, ["cancel"])
+            case ReminderWorkerDelete(worker_id):
+                await _worker_button(update, context, ["del", str(worker_id)])
+            case ReminderWorkerType(worker):
+                await _worker_type_chosen(update, context, worker.value)
+            case ReminderPaid(month):
+                await _paid(update, context, month)
+            case ReminderSnooze(month):
+                await _snooze(update, context, month)
+            case ReminderFromCalc(worker, wage):
+                await _from_calculator(update, context, worker.value, f"{wage:.2f}")
+            case ReminderStop():
+                store.update(chat.id, enabled=0)
+                await query.answer()
+                await reply(update, context, t("remind.stopped"), _onward_keyboard())
+            case _:
+                raise ValueError(query.data)
     except (ValueError, IndexError):
         await query.answer(t("error.stale_button"))
 
@@ -344,16 +362,17 @@ async def _typed_hour(update: Update, context: BotContext, text: str) -> bool:
 
 def _onward_keyboard() -> InlineKeyboardMarkup:
     """Under an answer to a reminder's button: the settings and the main menu."""
-    return keyboard([[(str(t("remind.btn_settings")), "rm:open"), (str(t("menu.main")), "menu:main")]])
+    return keyboard([[(str(t("remind.btn_settings")), ReminderOpen().pack()), (str(t("menu.main")), Menu("main").pack())]])
 
 
 def _cancel_keyboard() -> InlineKeyboardMarkup:
-    return keyboard([[(t("remind.btn_cancel"), "rm:w:cancel")]])
+    return keyboard([[(t("remind.btn_cancel"), ReminderWorkerCancel().pack())]])
 
 
 def _type_keyboard() -> InlineKeyboardMarkup:
     return keyboard(
-        [[(_type_label(w), f"rm:wt:{w}")] for w in WORKER_TYPES] + [[(t("remind.btn_cancel"), "rm:w:cancel")]]
+        [[(_type_label(w), ReminderWorkerType(WorkerType(w)).pack())] for w in WORKER_TYPES]
+        + [[(t("remind.btn_cancel"), ReminderWorkerCancel().pack())]]
     )
 
 
@@ -534,7 +553,7 @@ def install(app: Application) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("remind", remind_command))
-    app.add_handler(CallbackQueryHandler(on_button, pattern=r"^rm:"))
+    app.add_handler(CallbackQueryHandler(on_button, pattern=REMINDERS.pattern()))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & ~filters.UpdateType.EDITED, on_text), group=-10)
     install(app)
 

@@ -11,6 +11,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.callbacks import LanguageChoice
 from bot.handlers import agency
 from bot.handlers.common import (
     BotContext,
@@ -71,7 +72,7 @@ async def help_command(update: Update, context: BotContext) -> None:
 
 
 def language_keyboard():
-    return keyboard([[(LANG_NAMES[code], f"lang:{code}") for code in LANGS]])
+    return keyboard([[(LANG_NAMES[code], LanguageChoice(code).pack()) for code in LANGS]])
 
 
 async def language_command(update: Update, context: BotContext) -> None:
@@ -81,11 +82,12 @@ async def language_command(update: Update, context: BotContext) -> None:
 async def language_chosen(update: Update, context: BotContext) -> None:
     """A language button: store the choice and answer in the new language."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    code = query.data.split(":", 1)[1]
-    if code not in LANGS:
+    assert query is not None
+    chosen = LanguageChoice.parse(query.data)
+    if chosen is None:
         await query.answer(t("error.stale_button"))
         return
+    code = chosen.lang
     context.services.storage.set_language(update.effective_chat.id, code)
     current_lang.set(code)
     await query.answer()
@@ -115,7 +117,7 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("start", start))
     app.add_handler(CommandHandler("help", help_command))
     app.add_handler(CommandHandler("language", language_command))
-    app.add_handler(CallbackQueryHandler(language_chosen, pattern=r"^lang:"))
+    app.add_handler(CallbackQueryHandler(language_chosen, pattern=LanguageChoice.pattern()))
 
 
 def register_fallbacks(app: Application) -> None:
