@@ -119,19 +119,36 @@ async def main() -> None:
     parser.add_argument("--http-client", choices=["aiohttp", "httpx"], default="aiohttp")
     parser.add_argument("--python-args", default="", help='e.g. "-X importtime"')
     parser.add_argument("--stderr", help="append the bot's stderr to this file")
-    parser.add_argument("--versus", metavar="DIR", type=_directory,
-                        help="another checkout of the project (e.g. git worktree of main): "
-                        "its runs alternate with this one's")
-    parser.add_argument("--idle", type=float, default=0.0, metavar="SECONDS",
-                        help="also read RSS and CPU this long after the first getUpdates "
-                        "(bench/versus.py reads its idle RSS after 2 s)")
-    parser.add_argument("--no-compile", action="store_true",
-                        help="do not byte-compile the bot package first")
+    parser.add_argument(
+        "--versus",
+        metavar="DIR",
+        type=_directory,
+        help="another checkout of the project (e.g. git worktree of main): "
+        "its runs alternate with this one's",
+    )
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="also read RSS and CPU this long after the first getUpdates "
+        "(bench/versus.py reads its idle RSS after 2 s)",
+    )
+    parser.add_argument(
+        "--no-compile", action="store_true", help="do not byte-compile the bot package first"
+    )
     parser.add_argument("--reply", action="store_true", help="time the first reply too")
-    parser.add_argument("--text", default="how do I register my company with PERKESO",
-                        help="the first message (with --reply)")
-    parser.add_argument("--wait", type=float, default=0.0,
-                        help="seconds between the first getUpdates and the message (with --reply)")
+    parser.add_argument(
+        "--text",
+        default="how do I register my company with PERKESO",
+        help="the first message (with --reply)",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        help="seconds between the first getUpdates and the message (with --reply)",
+    )
     args = parser.parse_args()
     projects = {"this": PROJECT}
     if args.versus:
@@ -156,7 +173,9 @@ async def main() -> None:
                       f"RSS {res['rss_mb']:.0f} MB{extra} (load {os.getloadavg()[0]:.1f})",
                       flush=True)  # fmt: skip
     load1 = os.getloadavg()[0]
-    print(f"\n{args.runs} runs, load average 1 min {load0:.1f} -> {load1:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"\n{args.runs} runs, load average 1 min {load0:.1f} -> {load1:.1f} on {os.cpu_count()} CPUs"
+    )
     for name, rs in results.items():
         print(f"{name} ({projects[name]}):")
         for key, unit in (("wall_s", "s"), ("cpu_s", "s"), ("rss_mb", "MB"), ("idle_rss_mb", "MB"),

@@ -72,7 +72,9 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def test_building_the_application_loads_no_guide(tmp_path: Path, content: Path, builds: list[int]) -> None:
+def test_building_the_application_loads_no_guide(
+    tmp_path: Path, content: Path, builds: list[int]
+) -> None:
     config = dataclasses.replace(Config(), db_path=tmp_path / "bot.sqlite3", content_dir=content)
     app = build_application(config)
     svc = services_of(app)
@@ -112,7 +114,9 @@ def test_lazy_matcher_answers_as_one_built_up_front(content: Path) -> None:
     up_front = Matcher.build(load_guides(CONTENT_DIR))
     lazy = guides.GuideData(content)
     for question, lang in QUESTIONS:
-        assert lazy.matcher.match(question, lang).as_dict() == up_front.match(question, lang).as_dict()
+        assert (
+            lazy.matcher.match(question, lang).as_dict() == up_front.match(question, lang).as_dict()
+        )
 
 
 def test_a_broken_content_folder_is_reported_on_use_not_at_build(tmp_path: Path) -> None:

@@ -454,7 +454,7 @@ async def on_button(update: Update, context: BotContext) -> None:
 
 # Guides and matcher per content folder, shared by every Application built in this process (the
 # tests build hundreds); the key includes each guide file's size and mtime, so an edited guide
-# is loaded afresh. Both objects are read-only once built. The matcher (its BM25 indexes, ~0.4 s
+# is loaded afresh. Both objects are read-only once built. The matcher (its BM25 indexes, ~0.3 s
 # of CPU) is built on first use, not at start-up: see :class:`GuideData`.
 _LOADED: dict[tuple[object, ...], _Loaded] = {}
 _LOADED_LOCK = threading.Lock()
@@ -510,10 +510,11 @@ class GuideData:
     """The guides of one Application and their matcher, each loaded on first use.
 
     ``services.guides`` and ``services.matcher`` read through this object (bot/handlers/common.py).
-    Nothing at start-up needs them, so the bot polls without waiting ~0.5 s for the guide files
+    Nothing at start-up needs them, so the bot polls without waiting ~0.35 s for the guide files
     and the matcher's indexes; :func:`warm` builds both in a worker thread once the bot is up
-    (``bot.app.start_warm_up``), so the first question does not pay for them either. Thread-safe: a question that
-    comes while the warm-up is still building waits for that build, never starts a second.
+    (``bot.app.start_warm_up``), so the first question does not pay for them either.
+    Thread-safe: a question that comes while the warm-up is still building waits for that
+    build, never starts a second.
     """
 
     def __init__(self, content_dir: Path) -> None:
