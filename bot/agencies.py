@@ -24,11 +24,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import secrets
 import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html import unescape
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import escape
@@ -50,6 +52,8 @@ FOLLOW_PREFIX = "f-"
 KIND = "broadcast"
 ACTIVE_STATES = ("scheduled", "sending")
 ENQUEUE_CHUNK = 2000
+MAX_TEXT = 4096  # Telegram's limits, in UTF-16 units of the text once parsed
+MAX_CAPTION = 1024
 
 
 class AgencyError(ValueError):
@@ -104,6 +108,91 @@ def unfollow_markup(agency: Agency, lang: str) -> dict[str, Any]:
     """The footer of every copy: one button naming the agency that stops following it."""
     label = plain_text("broadcast.unfollow_button", lang, agency=agency.name)
     return {"inline_keyboard": [[{"text": label[:64], "callback_data": AgencyUnfollow(agency.code).pack()}]]}
+
+
+def agency_line(key: str, agency: Agency, lang: str) -> str:
+    """``broadcast.header`` or ``broadcast.footer`` naming ``agency`` in ``lang`` (Telegram HTML,
+    the name escaped)."""
+    text = catalogs().text(key, lang if lang in LANGS else "en")
+    return PLACEHOLDER_RE.sub(
+        lambda m: str(escape(agency.name)) if m.group(1) == "agency" else m.group(0), text
+    )
+
+
+_TAG_RE = re.compile(r"<[^>]*>")
+
+
+def html_length(html: str) -> int:
+    """How long Telegram counts a Telegram-HTML text: its characters once the tags are gone and
+    the entities read, in UTF-16 code units (an emoji outside the BMP counts 2)."""
+    plain = unescape(_TAG_RE.sub("", html))
+    return len(plain.encode("utf-16-le")) // 2
+
+
+_UNSENDABLE_TAGS_RE = re.compile(r"</?tg-(?:emoji|time)\b[^>]*>")
+
+
+def sendable_html(html: str) -> str:
+    """A user's formatted message (Telegram HTML made from its entities) as the bot may send it
+    to anyone: custom emoji become their ordinary emoji (a bot may send custom emoji only with a
+    Fragment username or a Premium owner, and then only in some chats) and a formatted date its
+    text; every other tag, and all the text, stays as it is."""
+    return _UNSENDABLE_TAGS_RE.sub("", html)
+
+
+def payload_for(version: Any, agency: Agency | None, lang: str) -> dict[str, Any]:
+    """The outbox payload a follower using ``lang`` gets for one broadcast version.
+
+    ``version`` is ``{"text": html}`` (a text: sent with the header line naming the agency and
+    the "sent by" footer), ``{"copy": [from_chat_id, message_id], "caption": html}`` (a photo,
+    document...: copied with a caption of the header line and the agency's own caption), or
+    ``[from_chat_id, message_id]`` (copied as is: versions stored before headers existed).
+    An agency's copies carry the unfollow button; broadcasts to everyone have no header.
+    """
+    markup = unfollow_markup(agency, lang) if agency is not None else None
+    if isinstance(version, Mapping) and "text" in version:
+        text = str(version["text"])
+        if agency is not None:
+            header, footer = (agency_line(k, agency, lang) for k in ("broadcast.header", "broadcast.footer"))
+            text = f"{header}\n\n{text}\n\n{footer}"
+        return {"type": "text", "text": text, "parse_mode": "HTML", "reply_markup": markup}
+    if isinstance(version, Mapping):
+        from_chat_id, message_id = version["copy"]
+        payload: dict[str, Any] = {
+            "type": "copy",
+            "from_chat_id": int(from_chat_id),
+            "message_id": int(message_id),
+            "reply_markup": markup,
+        }
+        if agency is not None:
+            caption = str(version.get("caption") or "")
+            header = agency_line("broadcast.header", agency, lang)
+            payload["caption"] = f"{header}\n\n{caption}" if caption else header
+            payload["parse_mode"] = "HTML"
+        return payload
+    from_chat_id, message_id = version
+    return {
+        "type": "copy",
+        "from_chat_id": int(from_chat_id),
+        "message_id": int(message_id),
+        "reply_markup": markup,
+    }
+
+
+def version_overflow(version: Any, agency: Agency | None) -> tuple[int, int] | None:
+    """None when ``version`` fits Telegram's limits (4096 for a text, 1024 for a caption) once
+    the header (and footer) are added in every language; else (the agency's own length, the
+    most that fits), both counted as Telegram does (:func:`html_length`)."""
+    if not isinstance(version, Mapping):
+        return None
+    field, limit = ("text", MAX_TEXT) if "text" in version else ("caption", MAX_CAPTION)
+    own = html_length(str(version.get(field) or ""))
+    room = limit
+    for lang in LANGS:
+        sent = payload_for(version, agency, lang).get(field)
+        if sent is not None:
+            room = min(room, limit - (html_length(str(sent)) - own))
+    return (own, max(room, 0)) if own > room else None
 
 
 def group_ref(broadcast_id: int) -> str:
@@ -333,7 +422,10 @@ class AgencyService:
     ) -> tuple[int, int]:
         """Confirm a broadcast: its row and one outbox row per recipient, in ONE transaction.
 
-        ``versions``: {lang: [from_chat_id, message_id]} (copies) or {lang: {"text": html}}.
+        ``versions``: {lang: {"text": html}} (texts), {lang: {"copy": [from_chat_id, message_id],
+        "caption": html}} (media, copied with the header as caption) or {lang: [from_chat_id,
+        message_id]} (copied as is); see :func:`payload_for`. A version too long once the header
+        is added raises ``broadcast.too_long`` (the compose handler says so earlier, with figures).
         Returns (broadcast id, recipients enqueued).
         """
         versions = {lang: v for lang, v in versions.items() if lang in LANGS}
@@ -344,11 +436,13 @@ class AgencyService:
         found = self.get_agency(agency) if agency is not None else None
         if agency is not None and found is None:
             raise AgencyError("agency.unknown")
+        if any(version_overflow(v, found) for v in versions.values()):
+            raise AgencyError("broadcast.too_long")
         now = utc_now()
         due = scheduled_at.astimezone(UTC) if scheduled_at is not None else None
         state = "scheduled" if due is not None and due > now else "sending"
         payloads = {
-            lang: self._payload(versions[choose_version(versions, lang)], found, lang)  # type: ignore[index]
+            lang: payload_for(versions[choose_version(versions, lang)], found, lang)  # type: ignore[index]
             for lang in LANGS
         }
         with self.storage.transaction():
@@ -392,29 +486,10 @@ class AgencyService:
         return broadcast_id, count
 
     @staticmethod
-    def _payload(version: Any, agency: Agency | None, lang: str) -> dict[str, Any]:
-        markup = unfollow_markup(agency, lang) if agency is not None else None
-        if isinstance(version, Mapping):
-            text = str(version["text"])
-            if agency is not None:
-                code = lang if lang in LANGS else "en"
-
-                def named(key: str) -> str:
-                    return PLACEHOLDER_RE.sub(
-                        lambda m: str(escape(agency.name)) if m.group(1) == "agency" else m.group(0),
-                        catalogs().text(key, code),
-                    )
-
-                # a header line naming the agency, the text, the "sent by" footer
-                text = f"{named('broadcast.header')}\n\n{text}\n\n{named('broadcast.footer')}"
-            return {"type": "text", "text": text, "parse_mode": "HTML", "reply_markup": markup}
-        from_chat_id, message_id = version
-        return {
-            "type": "copy",
-            "from_chat_id": int(from_chat_id),
-            "message_id": int(message_id),
-            "reply_markup": markup,
-        }
+    def payload(version: Any, agency: Agency | None, lang: str) -> dict[str, Any]:
+        """The outbox payload a follower using ``lang`` gets for ``version`` (see
+        :func:`payload_for`); the compose preview sends exactly this."""
+        return payload_for(version, agency, lang)
 
     def get_broadcast(self, broadcast_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM broadcasts WHERE id = ?", [broadcast_id])

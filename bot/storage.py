@@ -187,8 +187,9 @@ def _m4_reminders(db: sqlite_utils.Database) -> None:
 def _m5_agencies(db: sqlite_utils.Database) -> None:
     # Agencies, their staff and followers, and broadcasts (bot/agencies.py). Staff invite tokens
     # are stored as SHA-256 hashes only; a broadcast's messages are rows in the outbox
-    # (group_ref "broadcast:<id>"); versions = JSON {lang: [from_chat_id, message_id]} or
-    # {lang: {"text": ...}} for the command line.
+    # (group_ref "broadcast:<id>"); versions = JSON {lang: {"text": html}} (texts, from the chat
+    # or the command line), {lang: {"copy": [from_chat_id, message_id], "caption": html}} (media
+    # composed in the chat) or {lang: [from_chat_id, message_id]} (copies, before headers).
     db.execute(
         "CREATE TABLE agencies (code TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL,"
         " created_by INTEGER, revoked INTEGER NOT NULL DEFAULT 0)"

@@ -16,8 +16,12 @@ from bot.agencies import (
     choose_version,
     group_ref,
     hash_token,
+    html_length,
     is_operator,
+    payload_for,
     plain_text,
+    sendable_html,
+    version_overflow,
 )
 from bot.outbox import Outbox
 from bot.storage import Storage
@@ -212,6 +216,53 @@ def test_everyone_broadcast_and_text_footer(service: AgencyService, storage: Sto
         service.create_broadcast(outbox, agency=None, created_by=0, versions={})
 
 
+def test_media_versions_carry_the_header_in_their_caption(
+    service: AgencyService, storage: Storage, outbox: Outbox
+) -> None:
+    agency, _ = service.create_agency("A<b>", 1)
+    for chat, lang in {1: "en", 2: "ms", 3: "zh"}.items():
+        add_user(storage, chat, lang)
+        service.follow(agency.code, chat)
+    versions = {"en": {"copy": [7, 70], "caption": "<b>Poster</b>"}, "ms": [7, 71]}
+    service.create_broadcast(outbox, agency=agency.code, created_by=1, versions=versions)
+    payloads = {c: json.loads(outbox.get(f"broadcast:1:{c}")["payload"]) for c in (1, 2, 3)}
+    zh_header = plain_text("broadcast.header", "zh", agency="A&lt;b&gt;")
+    assert payloads[3]["type"] == "copy" and (payloads[3]["from_chat_id"], payloads[3]["message_id"]) == (7, 70)
+    assert payloads[3]["caption"] == f"{zh_header}\n\n<b>Poster</b>" and payloads[3]["parse_mode"] == "HTML"
+    assert payloads[3]["reply_markup"]["inline_keyboard"][0][0]["text"] == plain_text(
+        "broadcast.unfollow_button", "zh", agency="A<b>")
+    # a version stored as [chat, message] (before headers) is copied as is, caption untouched
+    assert payloads[2]["message_id"] == 71 and "caption" not in payloads[2]
+    # no caption: the header alone; everyone (no agency): no header at all
+    assert payload_for({"copy": [7, 72], "caption": ""}, agency, "en")["caption"] == plain_text(
+        "broadcast.header", "en", agency="A&lt;b&gt;")
+    assert "caption" not in payload_for({"copy": [7, 72], "caption": "x"}, None, "en")
+    assert service.payload({"text": "Hi"}, None, "ms")["text"] == "Hi"
+
+
+def test_length_is_counted_as_telegram_does_and_too_long_is_refused(
+    service: AgencyService, storage: Storage, outbox: Outbox
+) -> None:
+    assert html_length("<b>a&amp;b</b> <a href=\"https://example.com/?x=1&amp;y=2\">c</a>") == 5
+    assert html_length("📣 é") == 4  # an emoji outside the BMP counts two
+    agency, _ = service.create_agency("Acme Payroll", 1)
+    add_user(storage, 1, "en")
+    service.follow(agency.code, 1)
+    room = 4096 - max(
+        html_length(str(payload_for({"text": ""}, agency, lang)["text"])) for lang in ("en", "ms", "zh")
+    )
+    assert version_overflow({"text": "x" * room}, agency) is None
+    assert version_overflow({"text": "x" * (room + 1)}, agency) == (room + 1, room)
+    assert version_overflow({"text": "&lt;" * (room + 1)}, agency) == (room + 1, room)  # one character each
+    assert version_overflow({"text": "x" * 4096}, None) is None  # everyone: no header to add
+    assert version_overflow({"copy": [1, 1], "caption": "y" * 1024}, agency)[1] < 1024
+    assert version_overflow([1, 1], agency) is None
+    with pytest.raises(AgencyError) as refused:
+        service.create_broadcast(outbox, agency=agency.code, created_by=1, versions={"en": {"text": "x" * 4090}})
+    assert refused.value.key == "broadcast.too_long"
+    assert outbox.status() == {} and service.get_broadcast(1) is None  # nothing written
+
+
 def test_cli_broadcast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     db = tmp_path / "bot.sqlite3"
     storage = Storage(db)
@@ -251,3 +302,9 @@ def test_cli_broadcast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     assert outbox.group_progress("broadcast:2")["queued"] == 4
     assert outbox.get("broadcast:2:4")["not_before"].startswith("2099-01-01T01:00")  # 09:00 in KL
     storage.close()
+
+
+def test_sendable_html_keeps_text_and_formatting_drops_custom_emoji_and_dates() -> None:
+    html = ('<b>Hi</b> <tg-emoji emoji-id="5368324170671202286">🎉</tg-emoji> '
+            '<tg-time unix="1764547200" format="wDT">1 Dec</tg-time> &lt;tg-emoji&gt;')
+    assert sendable_html(html) == "<b>Hi</b> 🎉 1 Dec &lt;tg-emoji&gt;"

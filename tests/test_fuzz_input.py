@@ -10,6 +10,7 @@ same text directly, with a time bound.
 
 from __future__ import annotations
 
+import html
 import itertools
 import re
 from collections import Counter
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 from bot.domain.guides import load_guides
 from bot.domain.matcher import Matcher, detect_lang
 from bot.domain.salary import looks_like_salary, parse_salary
-from bot.i18n import format_money, t
+from bot.i18n import LANGS, format_money, t
 from bot.localapi.server import ChatMessage, utf16_len
 from bot.wire import scrub
 from tests.fuzz_support import LiveBot
@@ -112,6 +113,11 @@ def agency(live: LiveBot) -> str:
         live.run(live.say(user, f"/start {follow_link}"))
     assert not live.problems()
     return follow_link
+
+
+def _plain(markup: str) -> str:
+    """What a reader sees of a Telegram-HTML catalog text."""
+    return html.unescape(re.sub(r"<[^>]+>", "", str(markup)))
 
 
 def fresh_user() -> int:
@@ -219,7 +225,17 @@ def test_broadcast_compose(live: LiveBot, agency: str, text: str, when: str, sch
     (ask,) = live.run(live.say(STAFF, "/broadcast"))
     assert ask.text == t("broadcast.ask_message_one", "en")
     replies = live.run(live.say(STAFF, text))
-    check(live, [], replies)  # the copy is the user's own message, not HTML
+    # the preview is the user's text made Telegram HTML (its own < > & escaped) under the header
+    check(live, [text], replies)
+    room = 4096 - max(utf16_len(_plain(t("broadcast.header", lang, agency="Fuzz Agency")))
+                      + utf16_len(_plain(t("broadcast.footer", lang, agency="Fuzz Agency"))) + 4
+                      for lang in LANGS)
+    if utf16_len(text) > room:  # no room left for the line naming the agency: refused, said so
+        (refused,) = replies
+        assert refused.text == t("broadcast.text_too_long", "en", length=utf16_len(text), limit=room)
+        (cancelled,) = live.run(live.say(STAFF, "/cancel"))
+        assert cancelled.text == t("broadcast.draft_cancelled", "en")
+        return
     confirm = replies[-1]
     assert "bc:sched" in confirm.callback_data
     if schedule:

@@ -280,7 +280,13 @@ async def scripted_session(bot: WebhookHarness) -> Session:
     await server.send_text(STAFF, "Contribution rates change on 1 December.")
     preview = await server.wait_for_bot_messages(STAFF, 3)
     await bot.press(STAFF, preview[2], "bc:send")
-    await server.wait_until(lambda: [m for m in server.bot_messages(USER) if m.copied_from], 10)
+    # the follower's copy: a text (sendMessage) or a copy (copyMessage) whose first line names
+    # the agency, with the unfollow button
+    head = re.sub(r"<[^>]+>", "", str(t("broadcast.header", "en", agency="Acme Payroll")))
+    await server.wait_until(
+        lambda: [m for m in server.bot_messages(USER)
+                 if (m.plain_text or "").startswith(f"{head}\n") and m.buttons], 10
+    )
     # The staff member's report comes a moment later: wait for it, so that it does not land
     # among the answers a test awaits next in the staff chat.
     report = t("broadcast.report", "en", id=1, delivered=1, unreachable=0, failed=0, cancelled=0)

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
@@ -40,12 +40,12 @@ from telegram.warnings import PTBUserWarning
 
 from bot.agencies import (
     ACTIVE_STATES,
-    Agency,
     AgencyError,
     AgencyService,
     choose_version,
     is_operator,
-    unfollow_markup,
+    sendable_html,
+    version_overflow,
 )
 from bot.callbacks import (
     BROADCAST,
@@ -60,8 +60,9 @@ from bot.callbacks import (
 )
 from bot.domain.clock import parse_utc, parse_utc_or_none, utc_now, utc_text
 from bot.handlers.common import BotContext, keyboard, reply, services_of
-from bot.i18n import LANG_NAMES, LANGS, t, use_lang
+from bot.i18n import LANG_NAMES, LANGS, resolve_lang, t, use_lang
 from bot.i18n import n as plural
+from bot.outbox import send_payload
 
 log = logging.getLogger(__name__)
 
@@ -239,9 +240,27 @@ async def on_message(update: Update, context: BotContext) -> int:
     draft = _draft(context)
     if message is None or not draft.get("pending"):
         return ConversationHandler.END
+    version = _version_of(message)
+    agency = _service(context).get_agency(draft["target"]) if draft.get("target") else None
+    overflow = version_overflow(version, agency)
+    if overflow is not None:  # too long with the header: say so, and wait for a shorter one
+        key = "broadcast.text_too_long" if "text" in version else "broadcast.caption_too_long"
+        length, limit = overflow
+        await reply(update, context, t(key, length=length, limit=limit), keyboard([_cancel_row()]))
+        return COLLECT
     lang = draft["pending"].pop(0)
-    draft["versions"][lang] = [message.chat_id, message.message_id]
+    draft["versions"][lang] = version
     return await _next_after_message(update, context)
+
+
+def _version_of(message: Message) -> dict[str, Any]:
+    """A broadcast version from the agency's message: a text is kept as Telegram HTML (its
+    formatting as entities made tags, the rest escaped) and sent with the header line; a photo
+    or document is copied, its caption kept as HTML below the header line."""
+    if message.text is not None:
+        return {"text": sendable_html(message.text_html)}
+    caption = sendable_html(message.caption_html) if message.caption else ""
+    return {"copy": [message.chat_id, message.message_id], "caption": caption}
 
 
 async def on_unsupported(update: Update, context: BotContext) -> None:
@@ -302,7 +321,8 @@ def _recipients_per_version(draft: dict[str, Any]) -> tuple[dict[str, int], int]
 
 
 async def _preview(update: Update, context: BotContext) -> int:
-    """Copy each version back exactly as followers will get it (with the footer button)."""
+    """Send each version back exactly as followers will get it: the same payload (header line
+    naming the agency, text or copied media, unfollow button) through the same send path."""
     draft = _draft(context)
     chat = update.effective_chat
     assert chat is not None
@@ -310,21 +330,16 @@ async def _preview(update: Update, context: BotContext) -> int:
     per, total = _recipients_per_version(draft)
     if agency is None:  # "Everyone": say who that is
         await reply(update, context, t("broadcast.preview_everyone", recipients=plural("plural.recipients", total)))
-    for version, (from_chat, message_id) in draft["versions"].items():
+    for version, content in draft["versions"].items():
         if version not in per:
             continue
         label = LANG_NAMES[version] if draft["mode"] == "each" else str(t("broadcast.all_languages"))
         await reply(update, context, t("broadcast.preview_header", language=label, count=per[version]))
-        markup = _markup(agency, version)
-        await context.bot.copy_message(chat.id, from_chat, message_id, reply_markup=markup)
+        # one message for every language: shown in the agency's own language
+        shown = version if draft["mode"] == "each" else resolve_lang(None)
+        await send_payload(context.bot, chat.id, AgencyService.payload(content, agency, shown))
     await _show_confirm(update, context, total)
     return PREVIEW
-
-
-def _markup(agency: Agency | None, lang: str) -> InlineKeyboardMarkup | None:
-    if agency is None:
-        return None
-    return InlineKeyboardMarkup.de_json(unfollow_markup(agency, lang), None)
 
 
 async def _show_confirm(update: Update, context: BotContext, total: int) -> None:

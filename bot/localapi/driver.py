@@ -78,13 +78,17 @@ class DriverMixin(ServerState):
         last_name: str | None = None,
         username: str | None = None,
         reply_to_message_id: int | None = None,
+        entities: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """A user sends ``text`` to the bot in their private chat; returns the Message dict."""
+        """A user sends ``text`` to the bot in their private chat; returns the Message dict.
+
+        ``entities``: the formatting the user's app attached (bold, links...), as Telegram
+        sends them (UTF-16 offsets); a leading command gets its bot_command entity anyway."""
         user = self._touch_user(user_id, language_code, first_name, last_name, username)
-        entities: list[dict[str, Any]] = []
-        if text.startswith("/"):
+        entities = list(entities or [])
+        if text.startswith("/") and not any(e.get("type") == "bot_command" for e in entities):
             cmd = text.split(maxsplit=1)[0] if text.strip() else text
-            entities.append({"type": "bot_command", "offset": 0, "length": utf16_len(cmd)})
+            entities.insert(0, {"type": "bot_command", "offset": 0, "length": utf16_len(cmd)})
         msg = self._store(
             user_id,
             from_bot=False,

@@ -37,7 +37,7 @@ from bot.outbox.limiter import (
     OutboxRateLimiter,
     retry_after_seconds,
 )
-from bot.outbox.sender import OutboxSender, SenderStats
+from bot.outbox.sender import OutboxSender, SenderStats, send_payload
 from bot.outbox.store import STATES, Outbox, OutboxRow
 
 __all__ = [
@@ -52,4 +52,5 @@ __all__ = [
     "OutboxSender",
     "SenderStats",
     "retry_after_seconds",
+    "send_payload",
 ]

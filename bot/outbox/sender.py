@@ -51,6 +51,37 @@ class SenderStats:
     errors: dict[str, int] = field(default_factory=dict)
 
 
+async def send_payload(bot: Bot, chat_id: int, payload: dict[str, Any], **extra: Any) -> Any:
+    """Send one outbox payload to ``chat_id``; the answer has the new ``message_id``.
+
+    ``{"type": "text", "text", "parse_mode", "disable_web_page_preview", "reply_markup"}`` goes
+    with sendMessage; ``{"type": "copy", "from_chat_id", "message_id", "reply_markup"}`` with
+    copyMessage, plus ``caption`` and ``parse_mode`` when the payload has a caption (a media
+    broadcast's header line); a copy payload without one (rows queued before captions were
+    added) keeps the original caption. The compose preview of /broadcast uses it too, so that the
+    agency sees exactly what its followers get. ``extra`` goes to the Bot method as is.
+    """
+    markup = payload.get("reply_markup")
+    if isinstance(markup, dict) and "inline_keyboard" in markup:
+        extra["reply_markup"] = InlineKeyboardMarkup.de_json(markup, bot)
+    elif markup is not None:
+        extra["api_kwargs"] = {"reply_markup": markup}
+    if payload["type"] == "copy":
+        if payload.get("caption") is not None:
+            extra["caption"] = payload["caption"]
+            extra["parse_mode"] = payload.get("parse_mode", ParseMode.HTML)
+        return await bot.copy_message(
+            chat_id, payload["from_chat_id"], payload["message_id"], **extra
+        )
+    return await bot.send_message(
+        chat_id,
+        payload["text"],
+        parse_mode=payload.get("parse_mode", ParseMode.HTML),
+        disable_web_page_preview=payload.get("disable_web_page_preview", True),
+        **extra,
+    )
+
+
 class OutboxSender:
     """Drains the outbox with ``workers`` asyncio tasks through ``bot`` (the Application's).
 
@@ -260,24 +291,8 @@ class OutboxSender:
             await self.limiter.acquire(outbox=True, chat_id=row.chat_id)
         if self.send_timeout is not None:
             extra["read_timeout"] = self.send_timeout
-        markup = payload.get("reply_markup")
-        if isinstance(markup, dict) and "inline_keyboard" in markup:
-            extra["reply_markup"] = InlineKeyboardMarkup.de_json(markup, self.bot)
-        elif markup is not None:
-            extra["api_kwargs"] = {"reply_markup": markup}
-        if payload["type"] == "copy":
-            result = await self.bot.copy_message(
-                row.chat_id, payload["from_chat_id"], payload["message_id"], **extra
-            )
-            return result.message_id
-        message = await self.bot.send_message(
-            row.chat_id,
-            payload["text"],
-            parse_mode=payload.get("parse_mode", ParseMode.HTML),
-            disable_web_page_preview=payload.get("disable_web_page_preview", True),
-            **extra,
-        )
-        return message.message_id
+        result = await send_payload(self.bot, row.chat_id, payload, **extra)
+        return result.message_id
 
     async def _process(self, row: OutboxRow) -> None:
         refused = self._unreachable.get(row.chat_id)
