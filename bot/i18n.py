@@ -19,11 +19,8 @@ from contextvars import ContextVar
 from decimal import Decimal, localcontext
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-from babel.dates import format_date as babel_format_date
-from babel.dates import format_skeleton
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -31,6 +28,9 @@ from markupsafe import Markup, escape
 
 from bot.config import CONTENT_DIR
 from bot.domain.langs import LANGS
+
+if TYPE_CHECKING:
+    import jinja2
 
 LANG_NAMES = {"en": "English", "ms": "Bahasa Melayu", "zh": "中文"}
 BABEL_LOCALES = {"en": "en_MY", "ms": "ms_MY", "zh": "zh_Hans_MY"}
@@ -40,16 +40,24 @@ PLURAL_NUMBER_PARAMS = ("count", "days", "total")  # t() on a plural entry: the 
 current_lang: ContextVar[str] = ContextVar("current_lang", default="en")
 
 
+def read_catalog(path: Path) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Read one .po file once: (:func:`load_catalog`'s texts, :func:`load_plurals`'s plurals)."""
+    with path.open("rb") as fh:
+        catalog = read_po(fh)
+    texts: dict[str, str] = {}
+    plurals: dict[str, tuple[str, ...]] = {}
+    for message in catalog:
+        if message.id and isinstance(message.string, str) and message.string:
+            texts[str(message.id)] = str(message.string)
+        elif message.pluralizable and isinstance(message.string, tuple) and any(message.string):
+            plurals[str(message.id[0])] = tuple(str(s) for s in message.string)
+    return texts, plurals
+
+
 def load_catalog(path: Path) -> dict[str, str]:
     """Read one .po file into {key: text}; untranslated (empty) entries are left out.
     Plural entries (``msgid_plural``) are left out too: :func:`load_plurals` reads them."""
-    with path.open("rb") as fh:
-        catalog = read_po(fh)
-    return {
-        str(message.id): str(message.string)
-        for message in catalog
-        if message.id and isinstance(message.string, str) and message.string
-    }
+    return read_catalog(path)[0]
 
 
 def load_plurals(path: Path) -> dict[str, tuple[str, ...]]:
@@ -57,13 +65,7 @@ def load_plurals(path: Path) -> dict[str, tuple[str, ...]]:
 
     A plural entry's msgid is the dotted key (its ``msgid_plural`` repeats it); the forms are
     chosen by the language's gettext plural rule (:func:`plural_index`)."""
-    with path.open("rb") as fh:
-        catalog = read_po(fh)
-    out: dict[str, tuple[str, ...]] = {}
-    for message in catalog:
-        if message.pluralizable and isinstance(message.string, tuple) and any(message.string):
-            out[str(message.id[0])] = tuple(str(s) for s in message.string)
-    return out
+    return read_catalog(path)[1]
 
 
 @cache
@@ -86,28 +88,37 @@ def catalog_files(content_dir: Path, lang: str) -> list[Path]:
     return sorted(folder.glob("*.po"), key=lambda p: (p.name != "messages.po", p.name))
 
 
-def load_language(content_dir: Path, lang: str) -> dict[str, str]:
-    """Every catalog file of one language merged; a key defined in two files is an error."""
+def read_language(
+    content_dir: Path, lang: str
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Every catalog file of one language merged, each file read once: (texts, plurals). A key
+    defined in two files is an error (texts checked before plurals)."""
+    files = [(path, *read_catalog(path)) for path in catalog_files(content_dir, lang)]
     merged: dict[str, str] = {}
     origin: dict[str, str] = {}
-    for path in catalog_files(content_dir, lang):
-        for key, text in load_catalog(path).items():
+    for path, texts, _ in files:
+        for key, text in texts.items():
             if key in merged:
                 raise ValueError(f"{path}: key {key!r} is already defined in {origin[key]}")
             merged[key] = text
             origin[key] = path.name
-    return merged
+    plurals: dict[str, tuple[str, ...]] = {}
+    for path, _, forms_of in files:
+        for key, forms in forms_of.items():
+            if key in plurals:
+                raise ValueError(f"{path}: plural key {key!r} is defined twice")
+            plurals[key] = forms
+    return merged, plurals
+
+
+def load_language(content_dir: Path, lang: str) -> dict[str, str]:
+    """Every catalog file of one language merged; a key defined in two files is an error."""
+    return read_language(content_dir, lang)[0]
 
 
 def load_language_plurals(content_dir: Path, lang: str) -> dict[str, tuple[str, ...]]:
     """Every plural entry of one language; a key defined in two files is an error."""
-    merged: dict[str, tuple[str, ...]] = {}
-    for path in catalog_files(content_dir, lang):
-        for key, forms in load_plurals(path).items():
-            if key in merged:
-                raise ValueError(f"{path}: plural key {key!r} is defined twice")
-            merged[key] = forms
-    return merged
+    return read_language(content_dir, lang)[1]
 
 
 class Catalogs:
@@ -115,11 +126,10 @@ class Catalogs:
 
     def __init__(self, content_dir: Path = CONTENT_DIR) -> None:
         self.content_dir = content_dir
-        self.messages: dict[str, dict[str, str]] = {
-            lang: load_language(content_dir, lang) for lang in LANGS
-        }
+        loaded = {lang: read_language(content_dir, lang) for lang in LANGS}  # each file once
+        self.messages: dict[str, dict[str, str]] = {lang: loaded[lang][0] for lang in LANGS}
         self.plurals: dict[str, dict[str, tuple[str, ...]]] = {
-            lang: load_language_plurals(content_dir, lang) for lang in LANGS
+            lang: loaded[lang][1] for lang in LANGS
         }
 
     def has_plural(self, key: str) -> bool:
@@ -222,18 +232,24 @@ def format_money(amount: Decimal, lang: str | None = None) -> str:
 
 def format_month(year: int, month: int, lang: str | None = None) -> str:
     """``November 2026`` / ``November 2026`` / ``2026年11月``."""
+    from babel.dates import format_skeleton  # noqa: PLC0415 - see warm_up
+
     locale = BABEL_LOCALES[resolve_lang(lang)]
     return format_skeleton("yMMMM", dt.date(year, month, 1), locale=locale)
 
 
 def format_date(day: dt.date, lang: str | None = None) -> str:
     """``25 November 2026`` / ``25 November 2026`` / ``2026年11月25日``."""
+    from babel.dates import format_date as babel_format_date  # noqa: PLC0415 - see warm_up
+
     locale = BABEL_LOCALES[resolve_lang(lang)]
     return babel_format_date(day, format="long", locale=locale)
 
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
+    import jinja2  # noqa: PLC0415 - see warm_up
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(catalogs().content_dir / "templates")),
         autoescape=True,
@@ -263,6 +279,14 @@ def render(template_name: str, lang: str | None = None, /, **context: Any) -> st
     with use_lang(resolve_lang(lang)):
         template = _environment().get_template(template_name)
         return template.render(**context).strip()
+
+
+def warm_up() -> None:
+    """Import Jinja2 and set up the template environment: imported on first use, not at
+    start-up (~30 ms of CPU the first getUpdates need not wait for); ``bot.app`` calls this in
+    a worker thread just after the bot starts. (Babel's locale data is left to the first date
+    or amount formatted, as before: a few MB that a bot answering only questions never needs.)"""
+    _environment()
 
 
 def placeholders(text: str) -> set[str]:

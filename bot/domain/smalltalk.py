@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cache
 
 __all__ = ["SmallTalk", "small_talk"]
 
@@ -75,7 +76,10 @@ def _fold(text: str) -> str:
     return text.replace("\u2019", "'")
 
 
+@cache
 def _table() -> list[tuple[str, str, re.Pattern[str]]]:
+    """The phrases as patterns, longest first; compiled on first use (~180 patterns), not at
+    import, so that start-up does not pay for them (:func:`warm_up` builds them ahead)."""
     rows: list[tuple[str, str, str]] = []
     for (kind, lang), phrases in _PHRASES.items():
         rows.extend((kind, lang, p) for p in phrases)
@@ -90,7 +94,10 @@ def _table() -> list[tuple[str, str, re.Pattern[str]]]:
     return out
 
 
-_TABLE = _table()
+def warm_up() -> None:
+    """Compile the phrase table now."""
+    _table()
+
 _LONGEST = 80
 
 
@@ -102,7 +109,7 @@ def small_talk(text: str) -> SmallTalk | None:
     if not rest:
         return None
     found: list[tuple[str, str]] = []
-    for kind, lang, pat in _TABLE:
+    for kind, lang, pat in _table():
         rest, n = pat.subn(" ", rest)
         if n:
             found.append((kind, lang))

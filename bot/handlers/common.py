@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from bot.config import Config
     from bot.domain.guides import GuideLibrary
     from bot.domain.matcher import Matcher
+    from bot.handlers.guides import GuideData
     from bot.locks import GuardedSender
     from bot.metrics import Metrics
     from bot.outbox import Outbox, OutboxSender
@@ -35,9 +36,35 @@ class Services:
     outbox: Outbox
     sender: OutboxSender
     sender_lock: GuardedSender | None = None  # None: the sender does not run in this process
-    guides: GuideLibrary = field(init=False)  # set by the guides feature (handlers/guides.py)
-    matcher: Matcher = field(init=False)
     commands: list[tuple[str, str]] = field(default_factory=list)  # /help and the command menu
+    # The guides and their matcher, loaded on first use (or by the warm-up after start); set by
+    # the guides feature (handlers/guides.py). Read them as ``guides`` and ``matcher`` below.
+    guide_data: GuideData | None = None
+    _guides: GuideLibrary | None = field(default=None, init=False, repr=False)
+    _matcher: Matcher | None = field(default=None, init=False, repr=False)
+
+    def _data(self) -> GuideData:
+        if self.guide_data is None:
+            raise RuntimeError("the guides feature is not registered on this Application")
+        return self.guide_data
+
+    @property
+    def guides(self) -> GuideLibrary:
+        """The guide library (loaded on first use unless set)."""
+        return self._guides if self._guides is not None else self._data().library
+
+    @guides.setter
+    def guides(self, value: GuideLibrary) -> None:
+        self._guides = value
+
+    @property
+    def matcher(self) -> Matcher:
+        """The question matcher (built on first use unless set)."""
+        return self._matcher if self._matcher is not None else self._data().matcher
+
+    @matcher.setter
+    def matcher(self, value: Matcher) -> None:
+        self._matcher = value
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[str, Any]]):

@@ -14,9 +14,11 @@ GuideFeedback, GuideAsk, GuideLanguage; at most 64 bytes, checked there):
 from __future__ import annotations
 
 import logging
+import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -38,7 +40,6 @@ from bot.callbacks import (
 )
 from bot.dbhealth import alarm_for
 from bot.domain.guides import TOPICS, Guide, GuideLibrary, load_guides
-from bot.domain.matcher import Matcher
 from bot.handlers.common import (
     BotContext,
     edit_or_reply,
@@ -49,6 +50,9 @@ from bot.handlers.common import (
 )
 from bot.i18n import LANGS, current_lang, format_date, render, t, use_lang
 from bot.storage import DatabaseError
+
+if TYPE_CHECKING:
+    from bot.domain.matcher import Matcher  # imported with the first build (rapidfuzz and all)
 
 log = logging.getLogger(__name__)
 
@@ -450,8 +454,33 @@ async def on_button(update: Update, context: BotContext) -> None:
 
 # Guides and matcher per content folder, shared by every Application built in this process (the
 # tests build hundreds); the key includes each guide file's size and mtime, so an edited guide
-# is loaded afresh. Both objects are read-only once built.
-_LOADED: dict[tuple[object, ...], tuple[GuideLibrary, Matcher]] = {}
+# is loaded afresh. Both objects are read-only once built. The matcher (its BM25 indexes, ~0.3 s
+# of CPU) is built on first use, not at start-up: see :class:`GuideData`.
+_LOADED: dict[tuple[object, ...], _Loaded] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+class _Loaded:
+    """One version of a content folder: its guides, and their matcher once something asks."""
+
+    def __init__(self, library: GuideLibrary) -> None:
+        self.library = library
+        self._matcher: Matcher | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def matcher(self) -> Matcher:
+        if self._matcher is None:
+            with self._lock:  # a second caller (the warm-up thread, a question) waits for the first
+                if self._matcher is None:
+                    from bot.domain.matcher import Matcher  # noqa: PLC0415 - not at start-up
+
+                    self._matcher = Matcher.build(self.library)
+        return self._matcher
+
+    @property
+    def matcher_built(self) -> bool:
+        return self._matcher is not None
 
 
 def _content_key(content_dir: Path) -> tuple[object, ...]:
@@ -459,24 +488,77 @@ def _content_key(content_dir: Path) -> tuple[object, ...]:
     return (content_dir.resolve(), *((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files))
 
 
+def _loaded(content_dir: Path) -> _Loaded:
+    key = _content_key(content_dir)
+    with _LOADED_LOCK:
+        if key not in _LOADED:
+            lib = load_guides(content_dir)
+            if len(_LOADED) >= 4:  # a few versions at most (tests use temporary content folders)
+                del _LOADED[next(iter(_LOADED))]
+            _LOADED[key] = _Loaded(lib)
+            log.info("loaded %d guides (%s)", len(lib), ", ".join(lib.langs()))
+        return _LOADED[key]
+
+
 def load_library(content_dir: Path) -> tuple[GuideLibrary, Matcher]:
     """The guides under ``content_dir`` and their matcher, loaded once per version of the files."""
-    key = _content_key(content_dir)
-    if key not in _LOADED:
-        lib = load_guides(content_dir)
-        if len(_LOADED) >= 4:  # a few versions at most (tests use temporary content folders)
-            del _LOADED[next(iter(_LOADED))]
-        _LOADED[key] = (lib, Matcher.build(lib))
-    return _LOADED[key]
+    loaded = _loaded(content_dir)
+    return loaded.library, loaded.matcher
+
+
+class GuideData:
+    """The guides of one Application and their matcher, each loaded on first use.
+
+    ``services.guides`` and ``services.matcher`` read through this object (bot/handlers/common.py).
+    Nothing at start-up needs them, so the bot polls without waiting ~0.35 s for the guide files
+    and the matcher's indexes; :func:`warm` builds both in a worker thread once the bot is up
+    (``bot.app.start_warm_up``), so the first question does not pay for them either.
+    Thread-safe: a question that comes while the warm-up is still building waits for that
+    build, never starts a second.
+    """
+
+    def __init__(self, content_dir: Path) -> None:
+        self.content_dir = content_dir
+        self._loaded: _Loaded | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> _Loaded:
+        if self._loaded is None:
+            with self._lock:
+                if self._loaded is None:
+                    self._loaded = _loaded(self.content_dir)
+        return self._loaded
+
+    @property
+    def library(self) -> GuideLibrary:
+        return self._get().library
+
+    @property
+    def matcher(self) -> Matcher:
+        return self._get().matcher
+
+    @property
+    def ready(self) -> bool:
+        """Whether both are built (a question would not wait)."""
+        return self._loaded is not None and self._loaded.matcher_built
+
+    def warm(self) -> None:
+        """Load the guides and build the matcher now (blocking; for a worker thread)."""
+        self._get().matcher  # noqa: B018 - the property builds it
+
+
+def warm(app: Application) -> None:
+    """Load the guides and build the matcher (``bot.app`` runs this in a worker thread just
+    after the bot starts, so the first question does not pay for it)."""
+    data = services_of(app).guide_data
+    if data is not None:
+        data.warm()
 
 
 def build_services(app: Application) -> None:
-    """Load the guides and build the matcher once, into ``services.guides``/``.matcher``."""
+    """Give ``services`` the guides and matcher of its content folder, loaded on first use."""
     svc = services_of(app)
-    lib, matcher = load_library(services_of(app).config.content_dir)
-    svc.guides = lib
-    svc.matcher = matcher
-    log.info("loaded %d guides (%s)", len(lib), ", ".join(lib.langs()))
+    svc.guide_data = GuideData(svc.config.content_dir)
 
 
 def register(app: Application) -> None:
@@ -487,8 +569,10 @@ def register(app: Application) -> None:
 
 __all__ = [
     "COMMANDS",
+    "GuideData",
     "answer_question",
     "register",
+    "warm",
     "step_view",
     "menu_view",
 ]

@@ -8,6 +8,7 @@ from telegram.ext import Application, MessageHandler, filters
 
 from bot.domain.salary import looks_like_salary
 from bot.domain.smalltalk import small_talk
+from bot.domain.smalltalk import warm_up as warm_small_talk
 from bot.domain.worker_words import salary_question
 from bot.handlers import calc, guides
 from bot.handlers.common import BotContext, send_main_menu
@@ -32,6 +33,11 @@ async def route_text(update: Update, context: BotContext) -> None:
         await calc.answer_salary(update, context, text)
         return
     await guides.answer_question(update, context, text)
+
+
+def warm(app: Application) -> None:
+    """Compile the small-talk phrases (run by ``bot.app`` in a worker thread after start)."""
+    warm_small_talk()
 
 
 def register(app: Application) -> None:
