@@ -77,9 +77,10 @@ def _fold(text: str) -> str:
 
 
 @cache
-def _table() -> list[tuple[str, str, re.Pattern[str]]]:
-    """The phrases as patterns, longest first; compiled on first use (~180 patterns), not at
-    import, so that start-up does not pay for them (:func:`warm_up` builds them ahead)."""
+def _table() -> list[tuple[str, str, str, re.Pattern[str]]]:
+    """The phrases as (kind, language, first word, pattern), longest first; compiled on first
+    use (~180 patterns), not at import, so that start-up does not pay for them (:func:`warm_up`
+    builds them ahead)."""
     rows: list[tuple[str, str, str]] = []
     for (kind, lang), phrases in _PHRASES.items():
         rows.extend((kind, lang, p) for p in phrases)
@@ -90,7 +91,7 @@ def _table() -> list[tuple[str, str, re.Pattern[str]]]:
             pat = re.compile(re.escape(p).replace(r"\ ", r"\s*"))
         else:
             pat = re.compile(r"(?<![a-z0-9])" + re.escape(p).replace(r"\ ", r"\s+") + r"(?![a-z0-9])")
-        out.append((kind, lang, pat))
+        out.append((kind, lang, p.split()[0], pat))
     return out
 
 
@@ -109,7 +110,12 @@ def small_talk(text: str) -> SmallTalk | None:
     if not rest:
         return None
     found: list[tuple[str, str]] = []
-    for kind, lang, pat in _table():
+    folded = rest
+    for kind, lang, first, pat in _table():
+        # A phrase can match only where its first word is: a cheap test before the pattern. (A
+        # replacement puts a space in, so it never makes a word that was not in the text.)
+        if first not in folded:
+            continue
         rest, n = pat.subn(" ", rest)
         if n:
             found.append((kind, lang))

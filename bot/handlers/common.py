@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -12,7 +13,7 @@ from telegram.error import BadRequest
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.callbacks import Menu
-from bot.i18n import current_lang, t
+from bot.i18n import Catalogs, catalogs, current_lang, resolve_lang, t
 
 if TYPE_CHECKING:
     from bot.config import Config
@@ -104,12 +105,29 @@ def keyboard(rows: Iterable[Sequence[Button | InlineKeyboardButton]]) -> InlineK
 
 
 def main_menu_keyboard() -> InlineKeyboardMarkup:
+    """The main menu's buttons in the current language (built once per language and catalogs:
+    PTB's keyboard objects are immutable, so every reply can share one)."""
+    return _main_menu(resolve_lang(None), catalogs())
+
+
+@lru_cache(maxsize=8)
+def _main_menu(lang: str, _catalogs: Catalogs) -> InlineKeyboardMarkup:
     return keyboard(
         [
-            [(t("menu.guides"), Menu("guides").pack()), (t("menu.calc"), Menu("calc").pack())],
-            [(t("menu.reminders"), Menu("remind").pack()), (t("menu.language"), Menu("lang").pack())],
+            [(t("menu.guides", lang), Menu("guides").pack()), (t("menu.calc", lang), Menu("calc").pack())],
+            [
+                (t("menu.reminders", lang), Menu("remind").pack()),
+                (t("menu.language", lang), Menu("lang").pack()),
+            ],
         ]
     )
+
+
+@lru_cache(maxsize=256)
+def _wire_markup(markup: InlineKeyboardMarkup) -> dict[str, Any]:
+    """``markup`` as the Bot API's JSON object. A keyboard sent again (the main menu on most
+    replies) is serialized once, not on every message."""
+    return markup.to_dict()
 
 
 async def reply(
@@ -126,8 +144,9 @@ async def reply(
         chat.id,
         text,
         parse_mode=ParseMode.HTML,
-        reply_markup=markup,
         disable_web_page_preview=True,
+        # the keyboard as JSON (PTB's documented api_kwargs), from the cache when it was sent before
+        api_kwargs={"reply_markup": _wire_markup(markup)} if markup is not None else None,
     )
 
 
