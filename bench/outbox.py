@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import resource
-import signal
 import statistics
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from bench.procstat import stop  # noqa: E402
 from bot.localapi.server import LocalBotAPI  # noqa: E402
 from bot.outbox import Outbox  # noqa: E402
 from bot.storage import Storage  # noqa: E402
@@ -101,12 +101,7 @@ async def run(args: argparse.Namespace) -> int:
             sends = [s.time for s in server.sent if s.chat_id <= outbox_chats]
             last = sends[-1]
             all_sends = [s.time for s in server.sent if first <= s.time <= last]
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 20)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+            await stop(proc)
 
         duration = last - first
         outbox_rate = (len(sends) - 1) / duration if duration > 0 else 0.0

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import compileall
 import os
-import signal
 import statistics
 import sys
 import tempfile
@@ -37,21 +36,8 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from bench.procstat import cpu_seconds, rss_mb, stop  # noqa: E402
 from bot.localapi.server import LocalBotAPI  # noqa: E402
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def poll(predicate: object, timeout: float) -> None:
@@ -98,12 +84,7 @@ async def one(args: argparse.Namespace, db: Path, project: Path = PROJECT) -> di
                 result["reply_ms"] = (time.monotonic() - asked) * 1000
                 result["cpu_reply_s"] = cpu_seconds(proc.pid)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 20)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+            await stop(proc)
             if args.stderr:
                 stderr.close()
     return result

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import compileall
 import os
-import signal
 import statistics
 import sys
 import tempfile
@@ -35,10 +34,10 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from bench.procstat import cpu_seconds, rss_mb, stop  # noqa: E402
 from bot.localapi.server import LocalBotAPI  # noqa: E402
 
 TEXTS = ["hello", "hi there", "good morning", "thanks", "ok", "apa khabar", "terima kasih"]
-TICK = os.sysconf("SC_CLK_TCK")
 CONTENDERS = {
     "bot": ([sys.executable, "-m", "bot", "run"], {"BOT_HTTP_CLIENT": "aiohttp"}),
     "bot-httpx": ([sys.executable, "-m", "bot", "run"], {"BOT_HTTP_CLIENT": "httpx"}),
@@ -46,16 +45,6 @@ CONTENDERS = {
 }
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def pct(values: list[float], q: int) -> float:
@@ -123,12 +112,7 @@ async def one(name: str, args: argparse.Namespace, tmp: Path, round_no: int) -> 
             rate = args.updates / elapsed
             _, paced = await phase(server, users, args.updates // 2, 0.8 * rate, 2)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 20)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+            await stop(proc)
     return {
         "startup_s": startup,
         "idle_rss_mb": idle,
