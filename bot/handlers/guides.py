@@ -9,6 +9,11 @@ GuideFeedback, GuideAsk, GuideLanguage; at most 64 bytes, checked there):
 ``gt:<topic>:<lang>``      a topic's guides           ``gm:<lang>``          guides menu
 ``gf:<id>:<lang>:1|0``     👍/👎 feedback              ``gq:<lang>``          "ask another question"
 ``gd:<lang>``              make that language the user's default
+
+Length (over 500 lines): the guide screens and every button on them, the free-text answer
+(open, "not sure", "no guide", yes/no, two topics) and ``GuideData``, which loads the guides
+and builds the matcher on first use; its ``# ---`` sections (services, views, handlers,
+setup) are the seams to split along.
 """
 
 from __future__ import annotations
