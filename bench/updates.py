@@ -23,41 +23,16 @@ import signal
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.offer import offer  # noqa: E402
 from bot.localapi.server import LocalBotAPI  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
 
 TEXTS = ["hello", "hi there", "good morning", "thanks", "ok", "apa khabar", "你好"]
-
-
-async def _phase(server: LocalBotAPI, users: list[int], total: int, rate: float | None) -> tuple[float, list[float]]:
-    sent_at: dict[int, list[float]] = {u: [] for u in users}
-    start_index = len(server.sent)
-    t0 = time.perf_counter()
-    for i in range(total):
-        user = users[i % len(users)]
-        if rate:
-            delay = t0 + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        sent_at[user].append(time.monotonic())
-        await server.send_text(user, TEXTS[i % len(TEXTS)], language_code="en")
-    await server.wait_until(lambda: len(server.sent) - start_index >= total, timeout=120)
-    elapsed = time.perf_counter() - t0
-    replies: dict[int, list[float]] = {u: [] for u in users}
-    for record in server.sent[start_index:]:
-        replies[record.chat_id].append(record.time)
-    latencies = [
-        (reply - asked) * 1000
-        for user in users
-        for asked, reply in zip(sent_at[user], replies[user], strict=True)
-    ]
-    return elapsed, latencies
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -88,10 +63,10 @@ async def main() -> None:
             )
             await server.wait_until(lambda: server.stats.calls.get("getUpdates", 0) > 0, timeout=60)
             users = list(range(5_000_000, 5_000_000 + args.users))
-            await _phase(server, users, len(users), None)  # warm-up: first contact of every user
-            elapsed, burst = await _phase(server, users, args.updates, None)
+            await offer(server, users, TEXTS, len(users), None, timeout=120)  # warm-up: first contact of every user
+            elapsed, burst = await offer(server, users, TEXTS, args.updates, None, timeout=120)
             print(f"throughput: {args.updates} updates in {elapsed:.2f} s = {args.updates / elapsed:.0f} updates/s")
-            _, paced = await _phase(server, users, args.updates, args.rate)
+            _, paced = await offer(server, users, TEXTS, args.updates, args.rate, timeout=120)
             print(
                 f"latency at {args.rate:.0f} updates/s offered: p50 {statistics.median(paced):.1f} ms, "
                 f"p95 {_percentile(paced, 95):.1f} ms (burst p50 {statistics.median(burst):.0f} ms)"

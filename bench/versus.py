@@ -34,6 +34,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from bench.offer import offer  # noqa: E402
 from bench.procstat import cpu_seconds, rss_mb, stop  # noqa: E402
 from bot.localapi.server import LocalBotAPI  # noqa: E402
 
@@ -49,34 +50,6 @@ CONTENDERS = {
 
 def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1]
-
-
-async def phase(
-    server: LocalBotAPI, users: list[int], total: int, rate: float | None, first: int
-) -> tuple[float, list[float]]:
-    """Offer ``total`` updates (all at once, or at ``rate``/s); wait for every reply."""
-    asked: dict[int, list[float]] = {u: [] for u in users}
-    start_index = len(server.sent)
-    t0 = time.perf_counter()
-    for i in range(total):
-        user = users[i % len(users)]
-        if rate:
-            delay = t0 + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        asked[user].append(time.monotonic())
-        await server.send_text(user, TEXTS[(i + first) % len(TEXTS)], language_code="en")
-    await server.wait_until(lambda: len(server.sent) - start_index >= total, timeout=300)
-    elapsed = time.perf_counter() - t0
-    replies: dict[int, list[float]] = {u: [] for u in users}
-    for record in server.sent[start_index:]:
-        replies[record.chat_id].append(record.time)
-    latencies = [
-        (reply - when) * 1000
-        for user in users
-        for when, reply in zip(asked[user], replies[user], strict=False)
-    ]
-    return elapsed, latencies
 
 
 async def one(name: str, args: argparse.Namespace, tmp: Path, round_no: int) -> dict[str, float]:
@@ -105,12 +78,12 @@ async def one(name: str, args: argparse.Namespace, tmp: Path, round_no: int) -> 
             await asyncio.sleep(2.0)
             idle = rss_mb(proc.pid)
             users = list(range(5_000_000, 5_000_000 + args.users))
-            await phase(server, users, len(users), None, 0)  # warm-up: every user's first contact
+            await offer(server, users, TEXTS, len(users), None, strict=False)  # warm-up: every user's first contact
             cpu0 = cpu_seconds(proc.pid)
-            elapsed, _ = await phase(server, users, args.updates, None, 1)
+            elapsed, _ = await offer(server, users, TEXTS, args.updates, None, first=1, strict=False)
             cpu = cpu_seconds(proc.pid) - cpu0
             rate = args.updates / elapsed
-            _, paced = await phase(server, users, args.updates // 2, 0.8 * rate, 2)
+            _, paced = await offer(server, users, TEXTS, args.updates // 2, 0.8 * rate, first=2, strict=False)
         finally:
             await stop(proc)
     return {
