@@ -41,7 +41,11 @@ current_lang: ContextVar[str] = ContextVar("current_lang", default="en")
 
 
 def read_catalog(path: Path) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
-    """Read one .po file once: (:func:`load_catalog`'s texts, :func:`load_plurals`'s plurals)."""
+    """Read one .po file once: ({key: text}, {key: (msgstr[0], msgstr[1], ...)}).
+
+    Untranslated (empty) entries are left out. A plural entry's msgid is the dotted key (its
+    ``msgid_plural`` repeats it); its forms are chosen by the language's gettext plural rule
+    (:func:`plural_index`)."""
     with path.open("rb") as fh:
         catalog = read_po(fh)
     texts: dict[str, str] = {}
@@ -52,20 +56,6 @@ def read_catalog(path: Path) -> tuple[dict[str, str], dict[str, tuple[str, ...]]
         elif message.pluralizable and isinstance(message.string, tuple) and any(message.string):
             plurals[str(message.id[0])] = tuple(str(s) for s in message.string)
     return texts, plurals
-
-
-def load_catalog(path: Path) -> dict[str, str]:
-    """Read one .po file into {key: text}; untranslated (empty) entries are left out.
-    Plural entries (``msgid_plural``) are left out too: :func:`load_plurals` reads them."""
-    return read_catalog(path)[0]
-
-
-def load_plurals(path: Path) -> dict[str, tuple[str, ...]]:
-    """The plural entries of one .po file: {key: (msgstr[0], msgstr[1], ...)}.
-
-    A plural entry's msgid is the dotted key (its ``msgid_plural`` repeats it); the forms are
-    chosen by the language's gettext plural rule (:func:`plural_index`)."""
-    return read_catalog(path)[1]
 
 
 @cache
