@@ -17,8 +17,10 @@ from tests.harness import BotHarness
 # Property tests draw the same examples on every run ("ci", the default), so that a gate such as
 # .ci/run passes or fails on the code, not on the draw; a failure hypothesis once found by chance
 # is kept as an @example. HYPOTHESIS_PROFILE=explore draws new examples each run, to hunt.
-settings.register_profile("ci", derandomize=True)
-settings.register_profile("explore", derandomize=False)
+# No deadline in either: hypothesis's default (200 ms an example) is a wall-clock bound, and the
+# suite runs in parallel workers (pytest-xdist) on a machine that may be busy.
+settings.register_profile("ci", derandomize=True, deadline=None)
+settings.register_profile("explore", derandomize=False, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
