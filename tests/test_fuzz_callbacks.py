@@ -440,11 +440,13 @@ def test_broadcast_replays(live: LiveBot) -> None:
 def _wait_broadcasts_finished(live: LiveBot) -> None:
     import time
 
+    # Finished: the progress job has closed it (finished_at, its last write; a cancelled one is
+    # closed at the job's next tick, after its progress message). A scheduled one waits as it is.
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         rows = live.run(live.snapshot(["broadcasts"]))["broadcasts"]
-        states = [r[live.columns["broadcasts"].index("state")] for r in rows]
-        if all(s not in ("sending", "cancelling") for s in states):
+        state, finished_at = (live.columns["broadcasts"].index(c) for c in ("state", "finished_at"))
+        if all(r[state] == "scheduled" or r[finished_at] is not None for r in rows):
             outbox = live.run(live.snapshot(["outbox"]))["outbox"]
             if all(r[live.columns["outbox"].index("state")] != "sending" for r in outbox):
                 live.run(live.idle())
