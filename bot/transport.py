@@ -62,7 +62,9 @@ class AiohttpRequest(WireJSON, BaseRequest):
 
     Same constructor arguments and defaults as PTB's ``HTTPXRequest`` (the ones this bot uses).
     The session is opened by :meth:`initialize` (or on first use) inside the running event loop
-    and closed by :meth:`shutdown`; a shut-down request can be initialized again.
+    and closed by :meth:`shutdown`; a shut-down request can be initialized again. A request made
+    after :meth:`shutdown` fails (PTB reports it as a ``NetworkError``), as with PTB's own
+    ``HTTPXRequest``: reopening a session there would leave it open, with nobody to close it.
     """
 
     __slots__ = (
@@ -73,6 +75,7 @@ class AiohttpRequest(WireJSON, BaseRequest):
         "_pool_timeout",
         "_read_timeout",
         "_session",
+        "_shut",
         "_write_timeout",
     )
 
@@ -95,6 +98,7 @@ class AiohttpRequest(WireJSON, BaseRequest):
         self._media_write_timeout = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
         self._pool: asyncio.Semaphore | None = None
+        self._shut = False  # shutdown() ran and initialize() has not run since
 
     @property
     def read_timeout(self) -> float | None:
@@ -120,10 +124,12 @@ class AiohttpRequest(WireJSON, BaseRequest):
         return self._session
 
     async def initialize(self) -> None:
+        self._shut = False
         if self._session is None or self._session.closed:
             self._open()
 
     async def shutdown(self) -> None:
+        self._shut = True
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
@@ -140,6 +146,8 @@ class AiohttpRequest(WireJSON, BaseRequest):
     ) -> tuple[int, bytes]:
         session = self._session
         if session is None or session.closed:
+            if self._shut:
+                raise RuntimeError("this AiohttpRequest is shut down; initialize() it again first")
             session = self._open()
         pool = self._pool
         assert pool is not None

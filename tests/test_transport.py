@@ -197,6 +197,11 @@ async def test_shutdown_then_initialize_again(localapi: LocalBotAPI) -> None:
     await bot.initialize()
     await bot.get_me()
     await bot.shutdown()
+    # A request after shutdown fails, as on PTB's own client, and opens no session (which would
+    # stay open with nobody to close it: "Unclosed client session" at exit).
+    with pytest.raises(NetworkError, match="shut down"):
+        await request.post(f"{localapi.base_url}{TEST_TOKEN}/getMe")
+    assert request._session is None
     await bot.initialize()
     assert (await bot.get_me()).is_bot
     await bot.shutdown()
