@@ -45,6 +45,7 @@ from bot.locks import SENDER_LOCK, GuardedSender, SenderLock
 from bot.logs import UpdateLog, deployment_salt, name_handler
 from bot.metrics import Metrics, metrics_for, schedule_summary
 from bot.outbox import Outbox, OutboxRateLimiter, OutboxSender
+from bot.polling import PollingBot
 from bot.storage import Storage, lang_from_telegram
 from bot.throttle import Throttle, Verdict
 from bot.transport import make_request
@@ -383,18 +384,21 @@ def build_application(
         ),
         make_request(config.http_client, connection_pool_size=2),  # getUpdates
     )
+    bot = PollingBot(
+        token,
+        base_url=base_url,
+        base_file_url=file_url,
+        request=transports[0],
+        get_updates_request=transports[1],
+        rate_limiter=OutboxRateLimiter.for_config(config, observer=metrics),
+    )
     app = (
         ApplicationBuilder()
         .application_class(BotApplication, {"transports": transports})
-        .token(token)
-        .base_url(base_url)
-        .base_file_url(file_url)
+        .bot(bot)
         .concurrent_updates(processor)
-        .request(transports[0])
-        .get_updates_request(transports[1])
         .post_init(_post_init)
         .post_stop(_post_stop)
-        .rate_limiter(OutboxRateLimiter.for_config(config, observer=metrics))
         .context_types(CONTEXT_TYPES)
         .build()
     )

@@ -121,6 +121,7 @@ class Stats:
     updates_created: int = 0
     webhook_deliveries: int = 0
     webhook_failures: int = 0
+    allowed_updates_sent: int = 0  # getUpdates calls that carried allowed_updates
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (method, 400 description)
 
 

@@ -44,6 +44,7 @@ class UpdatesMixin(ServerState):
         timeout = float(timeout) if isinstance(timeout, int | float | str) else 0.0
         if "allowed_updates" in params and isinstance(params["allowed_updates"], list):
             self._allowed_updates = params["allowed_updates"] or None
+            self.stats.allowed_updates_sent += 1
         pending = self._pending
         if offset > 0:
             confirmed = False

@@ -1,0 +1,68 @@
+"""bot/polling.py: getUpdates sends ``allowed_updates`` once; Telegram (here the local Bot API
+server, which keeps the previous setting as the Bot API says) goes on applying it."""
+
+from __future__ import annotations
+
+import pytest
+from telegram import Update
+from telegram.error import NetworkError
+
+from bot.localapi.server import FaultPlan, LocalBotAPI
+from bot.polling import PollingBot
+from bot.transport import AiohttpRequest
+from tests.harness import BotHarness
+from tests.localapi_fixtures import TEST_TOKEN
+
+USER = 5550042
+
+
+def polling_bot(server: LocalBotAPI) -> PollingBot:
+    return PollingBot(
+        TEST_TOKEN,
+        base_url=server.base_url,
+        request=AiohttpRequest(connection_pool_size=2),
+        get_updates_request=AiohttpRequest(connection_pool_size=1),
+    )
+
+
+async def test_the_running_bot_sends_its_update_types_on_the_first_poll_only(
+    bot: BotHarness, local_api: LocalBotAPI
+) -> None:
+    for text in ("hello", "thanks", "ok"):
+        assert await bot.say(USER, text)
+    await local_api.wait_until(lambda: local_api.stats.calls["getUpdates"] >= 4)
+    assert local_api.stats.allowed_updates_sent == 1
+    assert bot.app is not None and isinstance(bot.app.bot, PollingBot)
+
+
+async def test_the_setting_holds_on_later_polls_and_a_changed_list_is_sent() -> None:
+    async with LocalBotAPI(rate_limit=None) as server:
+        server.add_user(USER)
+        async with polling_bot(server) as tg:
+            assert await tg.get_updates(timeout=0, allowed_updates=["callback_query"]) == ()
+            for _ in range(3):  # the same list: left out, and still in force
+                await tg.get_updates(timeout=0, allowed_updates=["callback_query"])
+            assert server.stats.allowed_updates_sent == 1
+            await server.send_text(USER, "not wanted: only button presses are")
+            assert await tg.get_updates(timeout=0, allowed_updates=["callback_query"]) == ()
+            # Another list goes out at once, and takes effect.
+            await tg.get_updates(timeout=0, allowed_updates=list(Update.ALL_TYPES))
+            assert server.stats.allowed_updates_sent == 2
+            await server.send_text(USER, "wanted now")
+            (update,) = await tg.get_updates(timeout=0, allowed_updates=list(Update.ALL_TYPES))
+            assert update.message is not None and update.message.text == "wanted now"
+            assert server.stats.allowed_updates_sent == 2
+
+
+async def test_a_failed_poll_does_not_count_as_sent() -> None:
+    async with LocalBotAPI(rate_limit=None) as server:
+        async with polling_bot(server) as tg:
+            server.faults = FaultPlan(
+                rate=1.0, kinds=("500",), methods={"getUpdates"}, exclude=frozenset()
+            )
+            with pytest.raises(NetworkError):
+                await tg.get_updates(timeout=0, allowed_updates=["message"])
+            server.faults = None
+            await tg.get_updates(timeout=0, allowed_updates=["message"])
+            await tg.get_updates(timeout=0, allowed_updates=["message"])
+            assert server.stats.allowed_updates_sent == 1
