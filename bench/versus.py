@@ -1,6 +1,6 @@
 """Side by side: this bot against a bare python-telegram-bot echo bot, alternating in one run.
 
-Run:  python bench/versus.py [--rounds 3] [--updates 3000] [--users 250]
+Run:  python bench/versus.py [--rounds 3] [--updates 3000] [--users 250] [--loads 0.6 0.7 0.8]
 
 Contenders (each a subprocess polling the local Bot API server, which runs in this process
 with no flood limit): ``bot`` = ``python -m bot run`` (default transport, aiohttp),
@@ -12,8 +12,10 @@ so a change in the machine's load hits them all alike. Per start:
 * idle RSS: the process's resident memory 2 s after its first getUpdates;
 * throughput: ``--updates`` text updates queued at once; updates/s = updates / time until
   the last reply; CPU ms per update from /proc (user + system of the process);
-* latency: then ``--updates / 2`` updates offered at a steady 80 % of that contender's own
-  throughput of this round; p50/p95 from the update being queued to the reply arriving.
+* latency: then, for each of ``--loads`` (default 0.8), ``--updates / 2`` updates offered at
+  that steady fraction of the contender's own throughput of this round; p50/p95 from the update
+  being queued to the reply arriving, and the CPU per update and share of a core at that rate;
+* the throughput again after them ("after"): how much the machine's speed moved meanwhile.
 
 Prints a line per start, then medians per contender and the ratio bot / echo. The bot's
 limits are raised out of the way (OUTBOX_RATE=1000, flood control off): this measures the bot.
@@ -46,8 +48,6 @@ CONTENDERS = {
 }
 
 
-
-
 def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1]
 
@@ -78,23 +78,41 @@ async def one(name: str, args: argparse.Namespace, tmp: Path, round_no: int) -> 
             await asyncio.sleep(2.0)
             idle = rss_mb(proc.pid)
             users = list(range(5_000_000, 5_000_000 + args.users))
-            await offer(server, users, TEXTS, len(users), None, strict=False)  # warm-up: every user's first contact
-            cpu0 = cpu_seconds(proc.pid)
-            elapsed, _ = await offer(server, users, TEXTS, args.updates, None, first=1, strict=False)
-            cpu = cpu_seconds(proc.pid) - cpu0
-            rate = args.updates / elapsed
-            _, paced = await offer(server, users, TEXTS, args.updates // 2, 0.8 * rate, first=2, strict=False)
+            # warm-up: every user's first contact
+            await offer(server, users, TEXTS, len(users), None, strict=False)
+            rate, cpu_ms = await burst(server, proc.pid, users, args.updates)
+            paced: dict[str, float] = {}
+            for load in args.loads:
+                cpu0 = cpu_seconds(proc.pid)
+                n = args.updates // 2
+                seconds, latencies = await offer(
+                    server, users, TEXTS, n, load * rate, first=2, strict=False
+                )
+                cpu = cpu_seconds(proc.pid) - cpu0
+                paced |= {
+                    f"p50_ms@{load}": statistics.median(latencies),
+                    f"p95_ms@{load}": pct(latencies, 95),
+                    f"cpu_ms@{load}": cpu * 1000 / n,  # CPU per update at this steady rate
+                    f"core@{load}": cpu / seconds,  # the share of a core it kept busy
+                }
+            rate_after, _ = await burst(server, proc.pid, users, args.updates)
         finally:
             await stop(proc)
     return {
         "startup_s": startup,
         "idle_rss_mb": idle,
         "updates_per_s": rate,
-        "cpu_ms_per_update": cpu * 1000 / args.updates,
-        "p50_ms": statistics.median(paced),
-        "p95_ms": pct(paced, 95),
-        "paced_at": 0.8 * rate,
+        "cpu_ms_per_update": cpu_ms,
+        "updates_per_s_after": rate_after,
+        **paced,
     }
+
+
+async def burst(server: LocalBotAPI, pid: int, users: list[int], n: int) -> tuple[float, float]:
+    """``n`` text updates queued at once: the updates per second, and CPU ms per update."""
+    cpu0 = cpu_seconds(pid)
+    elapsed, _ = await offer(server, users, TEXTS, n, None, first=1, strict=False)
+    return n / elapsed, (cpu_seconds(pid) - cpu0) * 1000 / n
 
 
 async def main() -> None:
@@ -103,6 +121,8 @@ async def main() -> None:
     parser.add_argument("--updates", type=int, default=3000)
     parser.add_argument("--users", type=int, default=250)
     parser.add_argument("--only", nargs="*", choices=list(CONTENDERS), default=list(CONTENDERS))
+    parser.add_argument("--loads", nargs="*", type=float, default=[0.8],
+                        help="steady rates to time replies at, as fractions of the burst rate")  # fmt: skip
     args = parser.parse_args()
     results: dict[str, list[dict[str, float]]] = {name: [] for name in args.only}
     # Byte-compile the bot as an installed deployment has it: with PYTHONDONTWRITEBYTECODE=1 and
@@ -116,21 +136,26 @@ async def main() -> None:
                 res = await one(name, args, Path(tmp), r)
                 results[name].append(res)
                 loads.append(os.getloadavg()[0])
+                paced = "; ".join(
+                    f"at {load:.0%} p50 {res[f'p50_ms@{load}']:.1f} ms p95 "
+                    f"{res[f'p95_ms@{load}']:.1f} ms, {res[f'cpu_ms@{load}']:.2f} ms CPU/update, "
+                    f"{res[f'core@{load}']:.2f} of a core"
+                    for load in args.loads
+                )
                 print(
                     f"round {r + 1} {name:10} start-up {res['startup_s']:.2f} s, idle RSS "
-                    f"{res['idle_rss_mb']:.0f} MB, {res['updates_per_s']:.0f} updates/s, "
-                    f"{res['cpu_ms_per_update']:.2f} ms CPU/update, at {res['paced_at']:.0f}/s "
-                    f"p50 {res['p50_ms']:.1f} ms p95 {res['p95_ms']:.1f} ms "
-                    f"(load {loads[-1]:.1f})",
+                    f"{res['idle_rss_mb']:.0f} MB, {res['updates_per_s']:.0f} updates/s "
+                    f"({res['updates_per_s_after']:.0f} after), {res['cpu_ms_per_update']:.2f} ms "
+                    f"CPU/update; {paced} (load {loads[-1]:.1f})",
                     flush=True,
                 )
     print(f"\nmedians over {args.rounds} rounds (load average 1 min: {min(loads):.1f}-{max(loads):.1f}"
           f" on {os.cpu_count()} CPUs)")  # fmt: skip
     med = {n: {k: statistics.median(x[k] for x in rs) for k in rs[0]} for n, rs in results.items()}
     for name, m in med.items():
+        p95 = ", ".join(f"{m[f'p95_ms@{load}']:.1f} ms at {load:.0%}" for load in args.loads)
         print(f"  {name:10} {m['updates_per_s']:.0f} updates/s, {m['cpu_ms_per_update']:.2f} ms CPU/update, "
-              f"p95 {m['p95_ms']:.1f} ms at 80 %, start-up {m['startup_s']:.2f} s, idle RSS "
-              f"{m['idle_rss_mb']:.0f} MB")  # fmt: skip
+              f"p95 {p95}, start-up {m['startup_s']:.2f} s, idle RSS {m['idle_rss_mb']:.0f} MB")  # fmt: skip
     if "bot" in med and "echo" in med:
         ratios = [b["updates_per_s"] / e["updates_per_s"]
                   for b, e in zip(results["bot"], results["echo"], strict=True)]  # fmt: skip
