@@ -1,17 +1,21 @@
-"""/start, /help, /language, the main menu and the answer to anything not understood."""
+"""/start, /help, /language, the main menu, the answer to anything not understood, and the
+user blocking or unblocking the bot."""
 
 from __future__ import annotations
 
 from telegram import Update
+from telegram.constants import ChatMemberStatus, ChatType
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     MessageHandler,
     filters,
 )
 
 from bot.callbacks import LanguageChoice
+from bot.dbhealth import alarm_for
 from bot.handlers import agency
 from bot.handlers.common import (
     BotContext,
@@ -113,8 +117,26 @@ async def stale_button(update: Update, context: BotContext) -> None:
     await send_main_menu(update, context)
 
 
+async def membership_changed(update: Update, context: BotContext) -> None:
+    """The user blocked or unblocked the bot in their private chat (Telegram's my_chat_member).
+
+    Recorded at once: reminders and broadcasts skip a blocked chat instead of learning it from a
+    refused send, and start again when the user unblocks the bot, even without writing to it.
+    (The pre-handler has already recorded the visit, which clears the flag; this sets it.)"""
+    change = update.my_chat_member
+    if change is None or change.chat.type != ChatType.PRIVATE:
+        return
+    blocked = change.new_chat_member.status == ChatMemberStatus.BANNED
+    storage = context.services.storage
+    try:
+        storage.set_blocked(change.chat.id, blocked)
+    except DatabaseError as exc:
+        alarm_for(storage).failure(exc, "recording that a user blocked or unblocked the bot")
+
+
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("start", start))
+    app.add_handler(ChatMemberHandler(membership_changed, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(CommandHandler("help", help_command))
     app.add_handler(CommandHandler("language", language_command))
     app.add_handler(CallbackQueryHandler(language_chosen, pattern=LanguageChoice.pattern()))

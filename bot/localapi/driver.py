@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,38 @@ class DriverMixin(ServerState):
     def block(self, chat_id: int) -> None:
         """The user blocks the bot: sends answer 403."""
         self._blocked.add(chat_id)
+
+    async def block_bot(self, user_id: int) -> None:
+        """The user blocks the bot as Telegram reports it: sends to the chat answer 403 and the
+        bot gets a ``my_chat_member`` update (member -> kicked). :meth:`block` only does the
+        first (as when the update was missed)."""
+        self.block(user_id)
+        self._push_member_change(user_id, "member", "kicked")
+
+    async def unblock_bot(self, user_id: int) -> None:
+        """The user unblocks the bot (without writing): sends work again, and the bot gets a
+        ``my_chat_member`` update (kicked -> member)."""
+        self._blocked.discard(user_id)
+        self._push_member_change(user_id, "kicked", "member")
+
+    def _push_member_change(self, user_id: int, old: str, new: str) -> None:
+        user = self._users.get(user_id)
+        if user is None:
+            raise ValueError(f"no user {user_id}")
+
+        def member(status: str) -> dict[str, Any]:
+            found = {"status": status, "user": self.bot_user}
+            return {**found, "until_date": 0} if status == "kicked" else found
+
+        self._push_update({
+            "my_chat_member": {
+                "chat": user.chat_dict(),
+                "from": user.as_dict(),
+                "date": int(time.time()),
+                "old_chat_member": member(old),
+                "new_chat_member": member(new),
+            }
+        })  # fmt: skip
 
     def deactivate(self, chat_id: int) -> None:
         """The user deletes their account: sends answer 403 "user is deactivated"."""
