@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import pstats
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from bench.offer import offer  # noqa: E402
+from bench.offer import bot_env, offer  # noqa: E402
 from bench.procstat import stop  # noqa: E402
 from bot.localapi.server import LocalBotAPI  # noqa: E402
 
@@ -36,17 +35,7 @@ async def profiled_run(tmp: Path, name: str, updates: int, rate: float | None) -
     """Total calls the bot made, and its getUpdates calls after the warm-up."""
     out = tmp / f"{name}.prof"
     async with LocalBotAPI(rate_limit=None) as server:
-        env = {
-            **os.environ,
-            "TELEGRAM_BOT_TOKEN": "123456789:bench-token-not-secret",
-            "TELEGRAM_API_BASE_URL": server.base_url,
-            "BOT_DB": str(tmp / f"{name}.sqlite3"),
-            "OUTBOX_RATE": "1000",
-            "BOT_THROTTLE_BURST": "100000",
-            "BOT_THROTTLE_RATE": "100000",
-            "PYTHONPATH": str(PROJECT),
-        }
-        env.pop("WEBHOOK_URL", None)
+        env = bot_env(server, tmp / f"{name}.sqlite3")
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "cProfile", "-o", str(out), "-m", "bot", "run",
             cwd=PROJECT, env=env, stdout=asyncio.subprocess.DEVNULL,

@@ -1,13 +1,43 @@
-"""Offering text updates to a bot through the local Bot API server and timing its replies
-(bench/updates.py and bench/versus.py)."""
+"""A bot under the local Bot API server, for the benchmarks: the environment of its process
+(:func:`bot_env`), and offering it text updates while timing its replies (:func:`offer`)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.localapi.server import LocalBotAPI
+
+PROJECT = Path(__file__).resolve().parent.parent
+BENCH_TOKEN = "123456789:bench-token-not-secret"
+
+
+def bot_env(
+    server: LocalBotAPI,
+    db: Path,
+    *,
+    project: Path = PROJECT,
+    unthrottled: bool = True,
+    **settings: str,
+) -> dict[str, str]:
+    """The environment of a ``python -m bot run`` that polls ``server``: its own database
+    ``db``, ``project`` on PYTHONPATH, no webhook, then ``settings`` (e.g. ``OUTBOX_RATE``).
+    ``unthrottled``: the outbox rate and the per-user flood guard raised out of the way, so
+    that the benchmark measures the bot, not its limits."""
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": BENCH_TOKEN,
+        "TELEGRAM_API_BASE_URL": server.base_url,
+        "BOT_DB": str(db),
+        "PYTHONPATH": str(project),
+    }
+    env.pop("WEBHOOK_URL", None)
+    if unthrottled:
+        env |= {"OUTBOX_RATE": "1000", "BOT_THROTTLE_BURST": "100000", "BOT_THROTTLE_RATE": "100000"}
+    return env | settings
 
 
 async def offer(

@@ -26,6 +26,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from bench.offer import bot_env  # noqa: E402
 from bench.procstat import stop  # noqa: E402
 from bot.localapi.server import LocalBotAPI  # noqa: E402
 from bot.outbox import Outbox  # noqa: E402
@@ -62,15 +63,7 @@ async def run(args: argparse.Namespace) -> int:
     async with LocalBotAPI(rate_limit=args.server_rate) as server:
         for chat_id in range(1, args.messages + 1):
             server.add_user(chat_id)
-        env = {
-            **os.environ,
-            "TELEGRAM_BOT_TOKEN": "123456:outbox-bench-token",
-            "TELEGRAM_API_BASE_URL": server.base_url,
-            "BOT_DB": str(db),
-            "OUTBOX_RATE": str(args.bot_rate),
-            "PYTHONPATH": str(PROJECT_DIR),
-        }
-        env.pop("WEBHOOK_URL", None)
+        env = bot_env(server, db, unthrottled=False, OUTBOX_RATE=str(args.bot_rate))
         with open(workdir / "bot.log", "wb") as log:  # noqa: ASYNC230
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot", "run", cwd=str(PROJECT_DIR), env=env,

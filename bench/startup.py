@@ -36,6 +36,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from bench.offer import bot_env  # noqa: E402
 from bench.procstat import cpu_seconds, rss_mb, stop  # noqa: E402
 from bot.localapi.server import LocalBotAPI  # noqa: E402
 
@@ -50,15 +51,9 @@ async def poll(predicate: object, timeout: float) -> None:
 
 async def one(args: argparse.Namespace, db: Path, project: Path = PROJECT) -> dict[str, float]:
     async with LocalBotAPI(rate_limit=None) as server:
-        env = {
-            **os.environ,
-            "TELEGRAM_BOT_TOKEN": "123456789:bench-token-not-secret",
-            "TELEGRAM_API_BASE_URL": server.base_url,
-            "BOT_DB": str(db),
-            "BOT_HTTP_CLIENT": args.http_client,
-            "PYTHONPATH": str(project),
-        }
-        env.pop("WEBHOOK_URL", None)
+        env = bot_env(
+            server, db, project=project, unthrottled=False, BOT_HTTP_CLIENT=args.http_client
+        )
         stderr = open(args.stderr, "ab") if args.stderr else asyncio.subprocess.DEVNULL  # noqa: SIM115, ASYNC230
         spawned = time.monotonic()
         proc = await asyncio.create_subprocess_exec(

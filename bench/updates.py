@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.offer import offer  # noqa: E402
+from bench.offer import bot_env, offer  # noqa: E402
 from bot.localapi.server import LocalBotAPI  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -47,16 +47,7 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         async with LocalBotAPI(rate_limit=None) as server:
-            env = {
-                **os.environ,
-                "TELEGRAM_BOT_TOKEN": "123456789:bench-token-not-secret",
-                "TELEGRAM_API_BASE_URL": server.base_url,
-                "BOT_DB": str(Path(tmp) / "bench.sqlite3"),
-                "OUTBOX_RATE": "1000",
-                # measure the bot, not flood control
-                "BOT_THROTTLE_BURST": "100000",
-                "BOT_THROTTLE_RATE": "100000",
-            }
+            env = bot_env(server, Path(tmp) / "bench.sqlite3")
             bot = await asyncio.create_subprocess_exec(
                 *(os.environ.get("BENCH_BOT_CMD") or f"{sys.executable} -m bot run").split(), cwd=PROJECT, env=env,
                 stderr=asyncio.subprocess.DEVNULL,

@@ -36,7 +36,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from bench.offer import offer  # noqa: E402
+from bench.offer import bot_env, offer  # noqa: E402
 from bench.procstat import cpu_seconds, rss_mb, stop  # noqa: E402
 from bot.localapi.server import LocalBotAPI  # noqa: E402
 
@@ -55,18 +55,7 @@ def pct(values: list[float], q: int) -> float:
 async def one(name: str, args: argparse.Namespace, tmp: Path, round_no: int) -> dict[str, float]:
     cmd, extra = CONTENDERS[name]
     async with LocalBotAPI(rate_limit=None) as server:
-        env = {
-            **os.environ,
-            "TELEGRAM_BOT_TOKEN": "123456789:bench-token-not-secret",
-            "TELEGRAM_API_BASE_URL": server.base_url,
-            "BOT_DB": str(tmp / f"{name}-{round_no}.sqlite3"),
-            "OUTBOX_RATE": "1000",
-            "BOT_THROTTLE_BURST": "100000",
-            "BOT_THROTTLE_RATE": "100000",
-            "PYTHONPATH": str(PROJECT),
-            **extra,
-        }
-        env.pop("WEBHOOK_URL", None)
+        env = bot_env(server, tmp / f"{name}-{round_no}.sqlite3", **extra)
         spawned = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
             *cmd, cwd=PROJECT, env=env, stdout=asyncio.subprocess.DEVNULL,
