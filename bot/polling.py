@@ -2,12 +2,12 @@
 
 PTB's Updater passes the same ``allowed_updates`` to every getUpdates call. This bot asks for
 all of them (``Update.ALL_TYPES``, 25 names), and PTB serializes the list name by name on each
-poll: about 250 Python calls, 7 % of the CPU of an update that arrives on its own (cProfile call
-counts of ``python -m bot run`` at a steady 150 updates/s: 3,498 calls per update with the list
-on every poll, 3,245 without it). Telegram keeps the previous setting when the parameter is left
-out ("If not specified, the previous setting will be used", Bot API, getUpdates), so
-:class:`PollingBot` sends the list only when it differs from what the last successful call sent:
-once per process, normally.
+poll: about 250 Python calls, some 7 % of the work of an update that arrives on its own.
+Telegram keeps the previous setting when the parameter is left out ("If not specified, the
+previous setting will be used", Bot API, getUpdates), so :class:`PollingBot` sends the list only
+when it differs from what the last successful call sent: once per process, normally.
+``python bench/calls.py`` (a poll per update at a steady 150 updates/s): 3,481 Python calls per
+update with the list on every poll, 3,263-3,299 with this bot.
 """
 
 from __future__ import annotations
