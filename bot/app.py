@@ -193,6 +193,8 @@ async def _before_every_update(update: Update, context: ContextTypes.DEFAULT_TYP
         raise ApplicationHandlerStop
     if chat is None or chat.type != "private":
         return
+    if update.my_chat_member is not None:
+        return  # blocking or unblocking the bot is not a visit: handlers/start.py records it
     storage: Storage = services_of(context.application).storage
     alarm = alarm_for(storage)
     row = None

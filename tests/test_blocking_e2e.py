@@ -1,6 +1,7 @@
 """A user blocks or unblocks the bot: Telegram's my_chat_member update is recorded at once
 (handlers/start.py), so queued messages skip a blocked chat without a refused send, and reach
-the user again once they unblock the bot, even if they never write."""
+the user again once they unblock the bot, even if they never write. Neither is a visit: a user
+the bot holds nothing about stays unrecorded."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from bot.handlers.common import services_of
 from bot.localapi.server import LocalBotAPI
@@ -81,3 +84,22 @@ async def test_a_block_whose_update_was_missed_is_still_learnt_from_the_refused_
     assert blocked(bot) == 0
     assert await queue_and_settle(bot, "3") == "unreachable"
     assert blocked(bot) == 1
+
+
+async def test_blocking_is_not_a_visit_and_creates_no_row(
+    bot: BotHarness, local_api: LocalBotAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user the bot holds nothing about (never wrote, or had their data deleted with /forget)
+    blocks and unblocks the bot: nothing about them is stored."""
+    caplog.set_level("INFO", logger="bot.updates")
+    local_api.add_user(USER)
+
+    def membership_updates_done() -> int:
+        return sum(getattr(r, "handler", "") == "start.membership_changed" for r in caplog.records)
+
+    await local_api.block_bot(USER)
+    await until(lambda: membership_updates_done() == 1)
+    assert blocked(bot) is None
+    await local_api.unblock_bot(USER)
+    await until(lambda: membership_updates_done() == 2)
+    assert blocked(bot) is None

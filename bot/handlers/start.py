@@ -122,7 +122,8 @@ async def membership_changed(update: Update, context: BotContext) -> None:
 
     Recorded at once: reminders and broadcasts skip a blocked chat instead of learning it from a
     refused send, and start again when the user unblocks the bot, even without writing to it.
-    (The pre-handler has already recorded the visit, which clears the flag; this sets it.)"""
+    Only a user the bot already has a row for changes: neither is a visit, so neither creates a
+    row (a user who had their data deleted with /forget and then blocks the bot stays gone)."""
     change = update.my_chat_member
     if change is None or change.chat.type != ChatType.PRIVATE:
         return
