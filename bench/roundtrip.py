@@ -65,7 +65,8 @@ async def main() -> None:
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     assert server.stdout is not None
-    await server.stdout.readline()  # it says where it listens once it does
+    while b"listening" not in await server.stdout.readline():  # printed once it listens
+        pass
     base = f"http://127.0.0.1:{port}/bot"
     url = f"{base}{TOKEN}/getUpdates"
     session = aiohttp.ClientSession()
