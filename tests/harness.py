@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from telegram.ext import Application
 
@@ -11,6 +14,18 @@ from bot.app import build_application, start_application, stop_application
 from bot.config import Config
 from bot.localapi.server import ChatMessage, LocalBotAPI
 from bot.storage import Storage
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:  # noqa: ASYNC109
+    """Poll ``predicate`` every 10 ms until it is truthy; returns its value. For state the
+    local server is not told of (the bot's database, its memory), so ``server.wait_until``
+    would not wake. ``timeout`` only catches a hang: no test asserts how long it took."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (result := predicate()):
+        assert loop.time() < deadline, "condition not met"
+        await asyncio.sleep(0.01)
+    return result
 
 
 class BotHarness:
@@ -23,6 +38,12 @@ class BotHarness:
         )
         self.app: Application | None = None
         self.storage: Storage | None = None
+
+    async def __aenter__(self) -> BotHarness:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
     async def start(self) -> BotHarness:
         self.storage = Storage(self.config.db_path)

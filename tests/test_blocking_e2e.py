@@ -5,16 +5,11 @@ the bot holds nothing about stays unrecorded."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 from bot.handlers.common import services_of
 from bot.localapi.server import LocalBotAPI
-from tests.harness import BotHarness
+from tests.harness import BotHarness, until
 
 USER = 5550777
 
@@ -23,16 +18,6 @@ def blocked(bot: BotHarness) -> int | None:
     assert bot.storage is not None
     row = bot.storage.get_user(USER)
     return None if row is None else row["blocked"]
-
-
-async def until(predicate: Callable[[], Any]) -> Any:
-    """Poll ``predicate`` (the bot's database changes without the server seeing it) until it is
-    truthy; returns its value. The bound only catches a hang."""
-    deadline = time.monotonic() + 30
-    while not (result := predicate()):
-        assert time.monotonic() < deadline, "condition not met"
-        await asyncio.sleep(0.02)
-    return result
 
 
 async def queue_and_settle(bot: BotHarness, key: str) -> str:

@@ -7,7 +7,6 @@ Each test copies the content folder, so nothing another test loaded is in the pr
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import gc
 import shutil
@@ -24,7 +23,7 @@ from bot.domain.matcher import Matcher
 from bot.handlers import guides
 from bot.handlers.common import services_of
 from bot.localapi.server import LocalBotAPI
-from tests.harness import BotHarness
+from tests.harness import BotHarness, until
 
 QUESTIONS = [
     ("how do I pay EIS", "en"),
@@ -34,15 +33,6 @@ QUESTIONS = [
     ("what is the weather today", "en"),
     ("caruman SIP untuk pekerja asing", "ms"),
 ]
-
-
-async def until(predicate: object, tries: int = 3000) -> None:
-    """Poll ``predicate`` every 10 ms (a bound on the tries, not a timing assert)."""
-    for _ in range(tries):
-        if predicate():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never became true")
 
 
 @pytest.fixture
@@ -130,22 +120,20 @@ def test_a_broken_content_folder_is_reported_on_use_not_at_build(tmp_path: Path)
 async def test_warm_up_builds_after_start_and_first_question_answers_as_later_ones(
     tmp_path: Path, content: Path, builds: list[int]
 ) -> None:
-    async with LocalBotAPI(rate_limit=None) as server:
-        harness = BotHarness(server, tmp_path / "bot.sqlite3", content_dir=content)
-        await harness.start()
-        try:
-            assert harness.app is not None
-            data = services_of(harness.app).guide_data
-            assert data is not None
-            # The very first question, at once: it waits for (or does) the one build.
-            (first,) = await harness.say(300, QUESTIONS[0][0], lang="en", timeout=30)
-            await until(lambda: data.ready)
-            (later,) = await harness.say(301, QUESTIONS[0][0], lang="en")
-            assert first.text == later.text and first.callback_data == later.callback_data
-            assert first.plain_text.startswith(load_guides(CONTENT_DIR).get("pay-eis", "en").title)
-            assert builds.count(1) == 1
-        finally:
-            await harness.stop()
+    async with (
+        LocalBotAPI(rate_limit=None) as server,
+        BotHarness(server, tmp_path / "bot.sqlite3", content_dir=content) as harness,
+    ):
+        assert harness.app is not None
+        data = services_of(harness.app).guide_data
+        assert data is not None
+        # The very first question, at once: it waits for (or does) the one build.
+        (first,) = await harness.say(300, QUESTIONS[0][0], lang="en", timeout=30)
+        await until(lambda: data.ready)
+        (later,) = await harness.say(301, QUESTIONS[0][0], lang="en")
+        assert first.text == later.text and first.callback_data == later.callback_data
+        assert first.plain_text.startswith(load_guides(CONTENT_DIR).get("pay-eis", "en").title)
+        assert builds.count(1) == 1
 
 
 async def test_warm_up_alone_builds_the_matcher_then_freezes_the_heap(
@@ -154,16 +142,14 @@ async def test_warm_up_alone_builds_the_matcher_then_freezes_the_heap(
     gc.unfreeze()  # as in a fresh process (an earlier test's warm-up may have frozen it)
     monkeypatch.setattr(app_module, "_frozen", False)
     assert gc.get_freeze_count() == 0
-    async with LocalBotAPI(rate_limit=None) as server:
-        harness = BotHarness(server, tmp_path / "bot.sqlite3", content_dir=content)
-        await harness.start()
-        try:
-            assert harness.app is not None
-            data = services_of(harness.app).guide_data
-            assert data is not None
-            await until(lambda: data.ready)  # nobody asked anything
-            assert builds == [0, 1]
-            # After the warm-up, the start-up's long-lived objects are out of the collector's way.
-            await until(lambda: gc.get_freeze_count() > 0)
-        finally:
-            await harness.stop()
+    async with (
+        LocalBotAPI(rate_limit=None) as server,
+        BotHarness(server, tmp_path / "bot.sqlite3", content_dir=content) as harness,
+    ):
+        assert harness.app is not None
+        data = services_of(harness.app).guide_data
+        assert data is not None
+        await until(lambda: data.ready)  # nobody asked anything
+        assert builds == [0, 1]
+        # After the warm-up, the start-up's long-lived objects are out of the collector's way.
+        await until(lambda: gc.get_freeze_count() > 0)

@@ -20,18 +20,10 @@ import pytest
 from bot.localapi.server import LocalBotAPI
 from bot.outbox import OutboxRow
 from tests import test_outbox
+from tests.harness import until
 from tests.test_outbox import delivered, item, make_app, parts, start, text
 
 running = test_outbox.running  # the fixture: apps started by a test, shut down afterwards
-
-
-async def _until(predicate: Any, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-    """Poll ``predicate`` (database state: the server is not told when it changes)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 def _state(outbox: Any, key: str) -> tuple[str, int]:
@@ -52,14 +44,14 @@ async def test_malformed_payload_retried_with_backoff_then_failed(
         outbox.enqueue(1, "reminder", "broken", broken)
         sender = await start(app, running, backoff_base=0.3, max_attempts=3)
         # After the first failure the row is back in the queue, due later: not 'sending'.
-        await _until(lambda: _state(outbox, "broken")[1] >= 1)
+        await until(lambda: _state(outbox, "broken")[1] >= 1, timeout=10.0)
         row = outbox.get("broken")
         assert row["state"] == "queued" and row["attempts"] == 1
         assert row["not_before"] > row["updated_at"], "retried after a backoff, not at once"
         assert row["last_error"].split(":")[0] in ("TypeError", "KeyError", "ValueError")
         # The worker is alive: another chat's message goes out meanwhile.
         outbox.enqueue(2, "reminder", "fine", text("fine"))
-        await _until(lambda: outbox.get("fine")["state"] == "sent")
+        await until(lambda: outbox.get("fine")["state"] == "sent", timeout=10.0)
         assert await sender.wait_idle(timeout=20)
         assert _state(outbox, "broken") == ("failed", 3)
         assert server.calls("sendMessage") and all(
@@ -91,8 +83,8 @@ async def test_unexpected_exceptions_requeue_then_the_row_is_sent_once(
         outbox.enqueue_many(item(c, f"m{c}") for c in range(1, 11))
         await start(app, running, backoff_base=0.05, max_attempts=5)
         # Between attempts the failing rows are queued, never left 'sending'.
-        await _until(lambda: failures[1] >= 1)
-        await _until(lambda: outbox.get("m1")["state"] == "queued")
+        await until(lambda: failures[1] >= 1, timeout=10.0)
+        await until(lambda: outbox.get("m1")["state"] == "queued", timeout=10.0)
         assert await sender.wait_idle(timeout=20)
         assert failures == Counter({1: 3, 2: 3, 3: 3})
         assert delivered(server) == Counter({f"m{c}": 1 for c in range(1, 11)})
