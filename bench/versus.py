@@ -1,12 +1,15 @@
 """Side by side: this bot against a bare python-telegram-bot echo bot, alternating in one run.
 
 Run:  python bench/versus.py [--rounds 3] [--updates 3000] [--users 250] [--loads 0.6 0.7 0.8]
+                            [--only bot bot-nohold]
 
 Contenders (each a subprocess polling the local Bot API server, which runs in this process
 with no flood limit): ``bot`` = ``python -m bot run`` (default transport, aiohttp),
-``bot-httpx`` = the same with ``BOT_HTTP_CLIENT=httpx``, ``echo`` = ``bench/echo_bot.py`` (one
-MessageHandler, PTB's defaults). Each round starts every contender in turn (the order rotates),
-so a change in the machine's load hits them all alike. Per start:
+``bot-httpx`` = the same with ``BOT_HTTP_CLIENT=httpx``, ``bot-nohold`` = the same with
+``BOT_POLL_HOLD_MS=0`` (it polls again at once after every answer), ``echo`` =
+``bench/echo_bot.py`` (one MessageHandler, PTB's defaults); all but ``bot-nohold`` unless
+``--only`` names some. Each round starts every contender in turn (the order rotates), so a
+change in the machine's load hits them all alike. Per start:
 
 * start-up: from spawning the process to its first getUpdates;
 * idle RSS: the process's resident memory 2 s after its first getUpdates;
@@ -14,7 +17,8 @@ so a change in the machine's load hits them all alike. Per start:
   the last reply; CPU ms per update from /proc (user + system of the process);
 * latency: then, for each of ``--loads`` (default 0.8), ``--updates / 2`` updates offered at
   that steady fraction of the contender's own throughput of this round; p50/p95 from the update
-  being queued to the reply arriving, and the CPU per update and share of a core at that rate;
+  being queued to the reply arriving; the CPU per update, the share of a core and the
+  getUpdates calls per update at that rate;
 * the throughput again after them ("after"): how much the machine's speed moved meanwhile.
 
 Prints a line per start, then medians per contender and the ratio bot / echo. The bot's
@@ -45,6 +49,7 @@ CONTENDERS = {
     "bot": ([sys.executable, "-m", "bot", "run"], {"BOT_HTTP_CLIENT": "aiohttp"}),
     "bot-httpx": ([sys.executable, "-m", "bot", "run"], {"BOT_HTTP_CLIENT": "httpx"}),
     "echo": ([sys.executable, str(PROJECT / "bench" / "echo_bot.py")], {}),
+    "bot-nohold": ([sys.executable, "-m", "bot", "run"], {"BOT_POLL_HOLD_MS": "0"}),
 }
 
 
@@ -73,12 +78,15 @@ async def one(name: str, args: argparse.Namespace, tmp: Path, round_no: int) -> 
             paced: dict[str, float] = {}
             for load in args.loads:
                 cpu0 = cpu_seconds(proc.pid)
+                polls0 = server.stats.calls["getUpdates"]
                 n = args.updates // 2
                 seconds, latencies = await offer(
                     server, users, TEXTS, n, load * rate, first=2, strict=False
                 )
                 cpu = cpu_seconds(proc.pid) - cpu0
+                polls = server.stats.calls["getUpdates"] - polls0
                 paced |= {
+                    f"polls@{load}": polls / n,  # getUpdates calls per update
                     f"p50_ms@{load}": statistics.median(latencies),
                     f"p95_ms@{load}": pct(latencies, 95),
                     f"cpu_ms@{load}": cpu * 1000 / n,  # CPU per update at this steady rate
@@ -109,7 +117,8 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--updates", type=int, default=3000)
     parser.add_argument("--users", type=int, default=250)
-    parser.add_argument("--only", nargs="*", choices=list(CONTENDERS), default=list(CONTENDERS))
+    parser.add_argument("--only", nargs="*", choices=list(CONTENDERS),
+                        default=["bot", "bot-httpx", "echo"])  # fmt: skip
     parser.add_argument("--loads", nargs="*", type=float, default=[0.8],
                         help="steady rates to time replies at, as fractions of the burst rate")  # fmt: skip
     args = parser.parse_args()
@@ -128,7 +137,7 @@ async def main() -> None:
                 paced = "; ".join(
                     f"at {load:.0%} p50 {res[f'p50_ms@{load}']:.1f} ms p95 "
                     f"{res[f'p95_ms@{load}']:.1f} ms, {res[f'cpu_ms@{load}']:.2f} ms CPU/update, "
-                    f"{res[f'core@{load}']:.2f} of a core"
+                    f"{res[f'core@{load}']:.2f} of a core, {res[f'polls@{load}']:.2f} polls/update"
                     for load in args.loads
                 )
                 print(

@@ -393,6 +393,7 @@ def build_application(
         request=transports[0],
         get_updates_request=transports[1],
         rate_limiter=OutboxRateLimiter.for_config(config, observer=metrics),
+        batch_hold=config.poll_hold,
     )
     app = (
         ApplicationBuilder()

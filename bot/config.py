@@ -47,6 +47,7 @@ class Config:
     throttle_burst: int = 20  # per-user flood control: updates a user may send at once ...
     throttle_rate: float = 3.0  # ... and per second after that (bot/throttle.py)
     http_client: str = "aiohttp"  # PTB's transport: "aiohttp" (bot/transport.py) or "httpx"
+    poll_hold: float = 0.005  # seconds to wait before polling after a batch (bot/polling.py)
 
     @property
     def local_mode(self) -> bool:
@@ -108,9 +109,7 @@ class Config:
             if token is None:
                 raise ConfigError("WEBHOOK_URL is set but TELEGRAM_BOT_TOKEN is not")
 
-        port_text = get("PORT") or "8080"
-        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-            raise ConfigError(f"PORT must be a number from 1 to 65535, not {port_text!r}")
+        port = _whole("PORT", get("PORT") or "8080", 1, 65535, "a number from 1 to 65535")
 
         secret = get("WEBHOOK_SECRET")
         if secret is not None and not _SECRET_RE.match(secret):
@@ -126,11 +125,13 @@ class Config:
         if log_format not in ("text", "json"):
             raise ConfigError(f"LOG_FORMAT must be 'text' or 'json', not {log_format!r}")
 
-        burst_text = get("BOT_THROTTLE_BURST") or "20"
-        if not burst_text.isdigit() or not 1 <= int(burst_text) <= 100000:
-            raise ConfigError(
-                f"BOT_THROTTLE_BURST must be a whole number of updates from 1 to 100000, not {burst_text!r}"
-            )
+        throttle_burst = _whole(
+            "BOT_THROTTLE_BURST",
+            get("BOT_THROTTLE_BURST") or "20",
+            1,
+            100000,
+            "a whole number of updates from 1 to 100000",
+        )
         throttle_rate = _rate(
             "BOT_THROTTLE_RATE",
             get("BOT_THROTTLE_RATE") or "3",
@@ -141,6 +142,14 @@ class Config:
         http_client = (get("BOT_HTTP_CLIENT") or "aiohttp").lower()
         if http_client not in HTTP_CLIENTS:
             raise ConfigError(f"BOT_HTTP_CLIENT must be 'aiohttp' or 'httpx', not {http_client!r}")
+
+        poll_hold_ms = _whole(
+            "BOT_POLL_HOLD_MS",
+            get("BOT_POLL_HOLD_MS") or "5",
+            0,
+            1000,
+            "a whole number of milliseconds from 0 to 1000",
+        )
 
         content_dir = Path(get("BOT_CONTENT_DIR") or CONTENT_DIR)
         if not content_dir.is_dir():
@@ -153,16 +162,24 @@ class Config:
             admin_ids=frozenset(admin_ids),
             tz=tz,
             webhook_url=webhook_url,
-            port=int(port_text),
+            port=port,
             webhook_secret=secret,
             content_dir=content_dir,
             outbox_rate=outbox_rate,
             log_format=log_format,
             log_salt=get("LOG_SALT"),
-            throttle_burst=int(burst_text),
+            throttle_burst=throttle_burst,
             throttle_rate=throttle_rate,
             http_client=http_client,
+            poll_hold=poll_hold_ms / 1000,
         )
+
+
+def _whole(name: str, text: str, minimum: int, maximum: int, what: str) -> int:
+    """A whole number in [minimum, maximum], written in ASCII digits; else ConfigError."""
+    if not re.fullmatch(r"[0-9]{1,9}", text) or not minimum <= int(text) <= maximum:
+        raise ConfigError(f"{name} must be {what}, not {text!r}")
+    return int(text)
 
 
 def _rate(name: str, text: str, maximum: float, unit: str) -> float:

@@ -8,10 +8,20 @@ previous setting will be used", Bot API, getUpdates), so :class:`PollingBot` sen
 when it differs from what the last successful call sent: once per process, normally.
 ``python bench/calls.py`` (a poll per update at a steady 150 updates/s): 3,481 Python calls per
 update with the list on every poll, 3,263-3,299 with this bot.
+
+A busy bot also polls less often. A getUpdates answer comes back as soon as one update is
+there, so a bot that polls again at once takes steady traffic one update per answer, and pays
+a whole HTTP round trip for each (some 0.5 ms of CPU through PTB, ``bench/roundtrip.py``).
+After an answer that brought two updates or more, a sign that they come faster than it polls,
+:class:`PollingBot` waits ``batch_hold`` seconds
+(``BOT_POLL_HOLD_MS``, 5 ms by default) before it polls again, so that what arrives meanwhile
+comes in one answer. An answer with one update or none is followed at once by the next poll:
+at light traffic, replies are as quick as without the hold.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,19 +34,29 @@ __all__ = ["PollingBot"]
 
 
 class PollingBot(ExtBot[Any]):
-    """``ExtBot`` whose getUpdates leaves out ``allowed_updates`` when Telegram already has it.
+    """``ExtBot`` whose getUpdates leaves out ``allowed_updates`` when Telegram already has it,
+    and waits ``batch_hold`` seconds after an answer with two updates or more (0: never).
 
     Built by ``bot.app.build_application`` and given to ``ApplicationBuilder.bot`` (PTB's
     documented way to use a bot of one's own). A failed call changes nothing: the next one
-    sends the list again.
+    sends the list again, and does not wait.
     """
 
-    __slots__ = ("_allowed_sent",)
+    __slots__ = ("_allowed_sent", "_batch_hold", "_last_batch")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, batch_hold: float = 0.0, **kwargs: Any) -> None:
+        if batch_hold < 0:
+            raise ValueError("batch_hold must not be negative")
         super().__init__(*args, **kwargs)
         # What the last successful getUpdates sent (None: nothing yet, in this process).
         self._allowed_sent: tuple[str, ...] | None = None
+        self._batch_hold = batch_hold
+        self._last_batch = 0  # updates the last getUpdates brought (0 after a failed one)
+
+    @property
+    def batch_hold(self) -> float:
+        """Seconds to wait before polling again after an answer with two updates or more."""
+        return self._batch_hold
 
     async def get_updates(
         self,
@@ -52,6 +72,9 @@ class PollingBot(ExtBot[Any]):
         api_kwargs: JSONDict | None = None,
     ) -> tuple[Update, ...]:
         wanted = None if allowed_updates is None else tuple(allowed_updates)
+        if self._batch_hold and self._last_batch >= 2:
+            await asyncio.sleep(self._batch_hold)
+        self._last_batch = 0
         updates = await super().get_updates(
             offset=offset,
             limit=limit,
@@ -65,4 +88,5 @@ class PollingBot(ExtBot[Any]):
         )
         if wanted is not None:
             self._allowed_sent = wanted
+        self._last_batch = len(updates)
         return updates

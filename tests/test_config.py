@@ -50,6 +50,12 @@ def test_full_configuration(tmp_path: Path) -> None:
         ("BOT_TZ", "Mars/Olympus_Mons"),
         ("PORT", "99999"),
         ("PORT", "eighty"),
+        ("PORT", "\u00b2"),  # a digit to str.isdigit, not to int()
+        ("BOT_THROTTLE_BURST", "0"),
+        ("BOT_THROTTLE_BURST", "\u0663"),  # ARABIC-INDIC DIGIT THREE: int() takes it; we do not
+        ("BOT_POLL_HOLD_MS", "-1"),
+        ("BOT_POLL_HOLD_MS", "1001"),
+        ("BOT_POLL_HOLD_MS", "2.5"),
         ("WEBHOOK_SECRET", "has spaces!"),
         ("OUTBOX_RATE", "-3"),
         ("LOG_FORMAT", "xml"),
@@ -60,6 +66,12 @@ def test_bad_value_names_the_variable(tmp_path: Path, name: str, value: str) -> 
     with pytest.raises(ConfigError) as excinfo:
         Config.from_env(env)
     assert str(excinfo.value).startswith(name)
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 0.005), ("0", 0.0), ("250", 0.25)])
+def test_poll_hold_is_read_in_milliseconds(tmp_path: Path, value: str | None, seconds: float) -> None:
+    env = {"BOT_DB": str(tmp_path / "b.db")} | ({"BOT_POLL_HOLD_MS": value} if value else {})
+    assert Config.from_env(env).poll_hold == seconds
 
 
 def test_webhook_needs_token(tmp_path: Path) -> None:

@@ -1,7 +1,11 @@
 """bot/polling.py: getUpdates sends ``allowed_updates`` once; Telegram (here the local Bot API
-server, which keeps the previous setting as the Bot API says) goes on applying it."""
+server, which keeps the previous setting as the Bot API says) goes on applying it. After an
+answer with two updates or more, the next poll waits ``batch_hold`` and takes what came
+meanwhile in one answer; after one update or none, it goes at once."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from telegram import Update
@@ -16,12 +20,13 @@ from tests.localapi_fixtures import TEST_TOKEN
 USER = 5550042
 
 
-def polling_bot(server: LocalBotAPI) -> PollingBot:
+def polling_bot(server: LocalBotAPI, batch_hold: float = 0.0) -> PollingBot:
     return PollingBot(
         TEST_TOKEN,
         base_url=server.base_url,
         request=AiohttpRequest(connection_pool_size=2),
         get_updates_request=AiohttpRequest(connection_pool_size=1),
+        batch_hold=batch_hold,
     )
 
 
@@ -33,6 +38,7 @@ async def test_the_running_bot_sends_its_update_types_on_the_first_poll_only(
     await local_api.wait_until(lambda: local_api.stats.calls["getUpdates"] >= 4)
     assert local_api.stats.allowed_updates_sent == 1
     assert bot.app is not None and isinstance(bot.app.bot, PollingBot)
+    assert bot.app.bot.batch_hold == bot.config.poll_hold > 0  # BOT_POLL_HOLD_MS, 5 ms by default
 
 
 async def test_the_setting_holds_on_later_polls_and_a_changed_list_is_sent() -> None:
@@ -66,3 +72,39 @@ async def test_a_failed_poll_does_not_count_as_sent() -> None:
             await tg.get_updates(timeout=0, allowed_updates=["message"])
             await tg.get_updates(timeout=0, allowed_updates=["message"])
             assert server.stats.allowed_updates_sent == 1
+
+
+async def test_after_a_batch_the_next_poll_waits_and_brings_what_came_meanwhile() -> None:
+    async with LocalBotAPI(rate_limit=None) as server:
+        server.add_user(USER)
+        async with polling_bot(server, batch_hold=2.0) as tg:
+            for text in ("one", "two"):
+                await server.send_text(USER, text)
+            first = await tg.get_updates(timeout=0)
+            assert [u.message.text for u in first if u.message] == ["one", "two"]
+            polls = server.stats.calls["getUpdates"]
+            held = asyncio.create_task(tg.get_updates(offset=first[-1].update_id + 1, timeout=0))
+            await asyncio.sleep(0.3)
+            # Not sent yet: without the hold this poll (timeout 0) would have come back empty.
+            assert server.stats.calls["getUpdates"] == polls and not held.done()
+            for text in ("three", "four", "five"):
+                await server.send_text(USER, text)
+            later = await held
+            assert [u.message.text for u in later if u.message] == ["three", "four", "five"]
+            assert server.stats.calls["getUpdates"] == polls + 1
+
+
+async def test_after_one_update_or_none_the_next_poll_goes_at_once() -> None:
+    async with LocalBotAPI(rate_limit=None) as server:
+        server.add_user(USER)
+        async with polling_bot(server, batch_hold=600.0) as tg:
+            await server.send_text(USER, "alone")
+            (update,) = await tg.get_updates(timeout=0)
+            # A hold would last ten minutes; each poll answers at once instead.
+            assert await asyncio.wait_for(tg.get_updates(offset=update.update_id + 1, timeout=0), 30) == ()
+            assert await asyncio.wait_for(tg.get_updates(offset=update.update_id + 1, timeout=0), 30) == ()
+
+
+def test_a_negative_hold_is_refused() -> None:
+    with pytest.raises(ValueError, match="batch_hold"):
+        PollingBot(TEST_TOKEN, batch_hold=-0.001)
