@@ -6,7 +6,7 @@ The local Bot API server runs in its own process (``python -m bot localapi``), a
 elsewhere. This process makes ``--calls`` getUpdates round trips (timeout 0, nothing pending)
 one after the other, in turn: with aiohttp alone (``session.post`` and ``json.loads``), through
 the bot's transport (``AiohttpRequest.post`` with PTB's request data and its JSON decoding), and
-through the whole of PTB (``PollingBot.get_updates``). Prints the CPU (user + system) per round
+through the whole of PTB (``AppBot.get_updates``). Prints the CPU (user + system) per round
 trip of each, per round, and the median. A burst of updates costs about one round trip each
 (its reply; one poll fetches 100); updates arriving one by one cost two (a poll each).
 """
@@ -32,7 +32,7 @@ from telegram.request import RequestData  # noqa: E402
 from telegram.request._requestparameter import RequestParameter  # noqa: E402
 
 from bench.procstat import stop  # noqa: E402
-from bot.polling import PollingBot  # noqa: E402
+from bot.appbot import AppBot  # noqa: E402
 from bot.transport import AiohttpRequest  # noqa: E402
 
 TOKEN = "123456789:bench-token-not-secret"
@@ -71,7 +71,7 @@ async def main() -> None:
     url = f"{base}{TOKEN}/getUpdates"
     session = aiohttp.ClientSession()
     transport = AiohttpRequest(connection_pool_size=1)
-    bot = PollingBot(
+    bot = AppBot(
         TOKEN,
         base_url=base,
         request=AiohttpRequest(connection_pool_size=1),
@@ -96,7 +96,7 @@ async def main() -> None:
     ways = {
         "aiohttp alone": raw,
         "the bot's transport": through_transport,
-        "PTB (PollingBot.get_updates)": through_ptb,
+        "PTB (AppBot.get_updates)": through_ptb,
     }
     results: dict[str, list[float]] = {name: [] for name in ways}
     try:

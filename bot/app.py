@@ -24,6 +24,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from bot.appbot import AppBot
 from bot.config import Config
 from bot.dbhealth import alarm_for
 from bot.handlers import (
@@ -45,7 +46,6 @@ from bot.locks import SENDER_LOCK, GuardedSender, SenderLock
 from bot.logs import UpdateLog, deployment_salt, name_handler
 from bot.metrics import Metrics, metrics_for, schedule_summary
 from bot.outbox import Outbox, OutboxRateLimiter, OutboxSender
-from bot.polling import PollingBot
 from bot.storage import Storage, lang_from_telegram
 from bot.throttle import Throttle, Verdict
 from bot.transport import make_request
@@ -386,7 +386,7 @@ def build_application(
         ),
         make_request(config.http_client, connection_pool_size=2),  # getUpdates
     )
-    bot = PollingBot(
+    bot = AppBot(
         token,
         base_url=base_url,
         base_file_url=file_url,

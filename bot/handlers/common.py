@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
-from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
+from telegram.ext import Application, CallbackContext, ContextTypes
 
+from bot.appbot import AppBot
 from bot.callbacks import Menu
 from bot.i18n import Catalogs, catalogs, current_lang, resolve_lang, t
 
@@ -68,8 +69,9 @@ class Services:
         self._matcher = value
 
 
-class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[str, Any]]):
-    """The context every handler and job receives (PTB's documented ``ContextTypes`` hook)."""
+class BotContext(CallbackContext[AppBot, dict[Any, Any], dict[Any, Any], dict[str, Any]]):
+    """The context every handler and job receives (PTB's documented ``ContextTypes`` hook);
+    ``context.bot`` is the Application's :class:`~bot.appbot.AppBot`."""
 
     @property
     def services(self) -> Services:
@@ -140,14 +142,9 @@ async def reply(
     chat = update.effective_chat
     if chat is None:
         return
-    await context.bot.send_message(
-        chat.id,
-        text,
-        parse_mode=ParseMode.HTML,
-        disable_web_page_preview=True,
-        # the keyboard as JSON (PTB's documented api_kwargs), from the cache when it was sent before
-        api_kwargs={"reply_markup": _wire_markup(markup)} if markup is not None else None,
-    )
+    # The keyboard's JSON comes from the cache when it was sent before; Telegram's answer is
+    # not turned into a Message (AppBot.send_html).
+    await context.bot.send_html(chat.id, text, _wire_markup(markup) if markup is not None else None)
 
 
 _QUOTES = (("&#x27;", "'"), ("&#39;", "'"), ("&quot;", '"'), ("&#34;", '"'))

@@ -1,7 +1,8 @@
-"""bot/polling.py: getUpdates sends ``allowed_updates`` once; Telegram (here the local Bot API
+"""bot/appbot.py: getUpdates sends ``allowed_updates`` once; Telegram (here the local Bot API
 server, which keeps the previous setting as the Bot API says) goes on applying it. After an
 answer with two updates or more, the next poll waits ``batch_hold`` and takes what came
-meanwhile in one answer; after one update or none, it goes at once."""
+meanwhile in one answer; after one update or none, it goes at once. ``send_html`` sends a
+reply as ``send_message`` would, with the same errors, and returns the message's id."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import asyncio
 
 import pytest
 from telegram import Update
-from telegram.error import NetworkError
+from telegram.error import BadRequest, Forbidden, NetworkError
 
+from bot.appbot import AppBot
 from bot.localapi.server import FaultPlan, LocalBotAPI
-from bot.polling import PollingBot
 from bot.transport import AiohttpRequest
 from tests.harness import BotHarness
 from tests.localapi_fixtures import TEST_TOKEN
@@ -20,8 +21,8 @@ from tests.localapi_fixtures import TEST_TOKEN
 USER = 5550042
 
 
-def polling_bot(server: LocalBotAPI, batch_hold: float = 0.0) -> PollingBot:
-    return PollingBot(
+def polling_bot(server: LocalBotAPI, batch_hold: float = 0.0) -> AppBot:
+    return AppBot(
         TEST_TOKEN,
         base_url=server.base_url,
         request=AiohttpRequest(connection_pool_size=2),
@@ -37,7 +38,7 @@ async def test_the_running_bot_sends_its_update_types_on_the_first_poll_only(
         assert await bot.say(USER, text)
     await local_api.wait_until(lambda: local_api.stats.calls["getUpdates"] >= 4)
     assert local_api.stats.allowed_updates_sent == 1
-    assert bot.app is not None and isinstance(bot.app.bot, PollingBot)
+    assert bot.app is not None and isinstance(bot.app.bot, AppBot)
     assert bot.app.bot.batch_hold == bot.config.poll_hold > 0  # BOT_POLL_HOLD_MS, 5 ms by default
 
 
@@ -107,4 +108,37 @@ async def test_after_one_update_or_none_the_next_poll_goes_at_once() -> None:
 
 def test_a_negative_hold_is_refused() -> None:
     with pytest.raises(ValueError, match="batch_hold"):
-        PollingBot(TEST_TOKEN, batch_hold=-0.001)
+        AppBot(TEST_TOKEN, batch_hold=-0.001)
+
+
+async def test_send_html_sends_html_with_its_keyboard_and_returns_the_message_id() -> None:
+    keyboard = {"inline_keyboard": [[{"text": "Kira", "callback_data": "m:calc"}]]}
+    async with LocalBotAPI(rate_limit=None) as server:
+        server.add_user(USER)
+        async with polling_bot(server) as tg:
+            first = await tg.send_html(USER, "<b>Caruman</b> &amp; SIP", keyboard)
+            second = await tg.send_html(USER, "tanpa papan kekunci")
+        assert [(r.method, r.message_id) for r in server.sent] == [
+            ("sendMessage", first),
+            ("sendMessage", second),
+        ]
+        one, two = server.message(USER, first), server.message(USER, second)
+        assert one is not None and two is not None
+        assert one.parse_mode == "HTML" and one.plain_text == "Caruman & SIP"
+        assert [e["type"] for e in one.entities] == ["bold"]
+        assert one.reply_markup == keyboard and two.reply_markup is None
+        assert server.stats.calls["sendMessage"] == 2
+
+
+async def test_send_html_raises_what_send_message_raises() -> None:
+    async with LocalBotAPI(rate_limit=None) as server:
+        server.add_user(USER)
+        async with polling_bot(server) as tg:
+            with pytest.raises(BadRequest, match="(?i)can't parse entities"):
+                await tg.send_html(USER, "<b>not closed")
+            with pytest.raises(BadRequest, match="(?i)chat not found"):
+                await tg.send_html(USER + 1, "nobody there")
+            await server.block_bot(USER)
+            with pytest.raises(Forbidden):
+                await tg.send_html(USER, "blocked")
+        assert not server.sent
