@@ -14,7 +14,8 @@ change in the machine's load hits them all alike. Per start:
 * start-up: from spawning the process to its first getUpdates;
 * idle RSS: the process's resident memory 2 s after its first getUpdates;
 * throughput: ``--updates`` text updates queued at once; updates/s = updates / time until
-  the last reply; CPU ms per update from /proc (user + system of the process);
+  the last reply; CPU ms per update from /proc (user + system of the process), and the share
+  of a core it used, beside the one this process (the server and the driver) used;
 * latency: then, for each of ``--loads`` (default 0.8), ``--updates / 2`` updates offered at
   that steady fraction of the contender's own throughput of this round; p50/p95 from the update
   being queued to the reply arriving; the CPU per update, the share of a core and the
@@ -74,7 +75,7 @@ async def one(name: str, args: argparse.Namespace, tmp: Path, round_no: int) -> 
             users = list(range(5_000_000, 5_000_000 + args.users))
             # warm-up: every user's first contact
             await offer(server, users, TEXTS, len(users), None, strict=False)
-            rate, cpu_ms = await burst(server, proc.pid, users, args.updates)
+            rate, cpu_ms, server_core = await burst(server, proc.pid, users, args.updates)
             paced: dict[str, float] = {}
             for load in args.loads:
                 cpu0 = cpu_seconds(proc.pid)
@@ -92,7 +93,7 @@ async def one(name: str, args: argparse.Namespace, tmp: Path, round_no: int) -> 
                     f"cpu_ms@{load}": cpu * 1000 / n,  # CPU per update at this steady rate
                     f"core@{load}": cpu / seconds,  # the share of a core it kept busy
                 }
-            rate_after, _ = await burst(server, proc.pid, users, args.updates)
+            rate_after, _, _ = await burst(server, proc.pid, users, args.updates)
         finally:
             await stop(proc)
     return {
@@ -100,16 +101,22 @@ async def one(name: str, args: argparse.Namespace, tmp: Path, round_no: int) -> 
         "idle_rss_mb": idle,
         "updates_per_s": rate,
         "cpu_ms_per_update": cpu_ms,
+        "burst_core": cpu_ms * rate / 1000,  # the contender's share of a core in the burst
+        "server_core": server_core,  # the local server's and driver's, in the same burst
         "updates_per_s_after": rate_after,
         **paced,
     }
 
 
-async def burst(server: LocalBotAPI, pid: int, users: list[int], n: int) -> tuple[float, float]:
-    """``n`` text updates queued at once: the updates per second, and CPU ms per update."""
-    cpu0 = cpu_seconds(pid)
+async def burst(
+    server: LocalBotAPI, pid: int, users: list[int], n: int
+) -> tuple[float, float, float]:
+    """``n`` text updates queued at once: the updates per second, CPU ms per update, and the
+    share of a core this process (the local server and the driver) used meanwhile."""
+    cpu0, own0 = cpu_seconds(pid), time.process_time()
     elapsed, _ = await offer(server, users, TEXTS, n, None, first=1, strict=False)
-    return n / elapsed, (cpu_seconds(pid) - cpu0) * 1000 / n
+    own = time.process_time() - own0
+    return n / elapsed, (cpu_seconds(pid) - cpu0) * 1000 / n, own / elapsed
 
 
 async def main() -> None:
@@ -144,7 +151,8 @@ async def main() -> None:
                     f"round {r + 1} {name:10} start-up {res['startup_s']:.2f} s, idle RSS "
                     f"{res['idle_rss_mb']:.0f} MB, {res['updates_per_s']:.0f} updates/s "
                     f"({res['updates_per_s_after']:.0f} after), {res['cpu_ms_per_update']:.2f} ms "
-                    f"CPU/update; {paced} (load {loads[-1]:.1f})",
+                    f"CPU/update, {res['burst_core']:.2f} of a core (server {res['server_core']:.2f}); "
+                    f"{paced} (load {loads[-1]:.1f})",
                     flush=True,
                 )
     print(f"\nmedians over {args.rounds} rounds (load average 1 min: {min(loads):.1f}-{max(loads):.1f}"
