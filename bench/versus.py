@@ -6,9 +6,10 @@ Run:  python bench/versus.py [--rounds 3] [--updates 3000] [--users 250] [--load
 Contenders (each a subprocess polling the local Bot API server, which runs in this process
 with no flood limit): ``bot`` = ``python -m bot run`` (default transport, aiohttp),
 ``bot-httpx`` = the same with ``BOT_HTTP_CLIENT=httpx``, ``bot-nohold`` = the same with
-``BOT_POLL_HOLD_MS=0`` (it polls again at once after every answer), ``echo`` =
-``bench/echo_bot.py`` (one MessageHandler, PTB's defaults); all but ``bot-nohold`` unless
-``--only`` names some. Each round starts every contender in turn (the order rotates), so a
+``BOT_POLL_HOLD_MS=0`` (it polls again at once after every answer), ``bot-hold2`` and
+``bot-hold5`` = ``BOT_POLL_HOLD_MS=2`` and ``5``, ``echo`` = ``bench/echo_bot.py`` (one
+MessageHandler, PTB's defaults); ``bot``, ``bot-httpx`` and ``echo`` unless ``--only`` names
+others. Each round starts every contender in turn (the order rotates), so a
 change in the machine's load hits them all alike. Per start:
 
 * start-up: from spawning the process to its first getUpdates;
@@ -51,6 +52,8 @@ CONTENDERS = {
     "bot-httpx": ([sys.executable, "-m", "bot", "run"], {"BOT_HTTP_CLIENT": "httpx"}),
     "echo": ([sys.executable, str(PROJECT / "bench" / "echo_bot.py")], {}),
     "bot-nohold": ([sys.executable, "-m", "bot", "run"], {"BOT_POLL_HOLD_MS": "0"}),
+    "bot-hold2": ([sys.executable, "-m", "bot", "run"], {"BOT_POLL_HOLD_MS": "2"}),
+    "bot-hold5": ([sys.executable, "-m", "bot", "run"], {"BOT_POLL_HOLD_MS": "5"}),
 }
 
 

@@ -47,7 +47,7 @@ class Config:
     throttle_burst: int = 20  # per-user flood control: updates a user may send at once ...
     throttle_rate: float = 3.0  # ... and per second after that (bot/throttle.py)
     http_client: str = "aiohttp"  # PTB's transport: "aiohttp" (bot/transport.py) or "httpx"
-    poll_hold: float = 0.005  # seconds to wait before polling after a batch (bot/appbot.py)
+    poll_hold: float = 0.0  # seconds to wait before polling after a batch (bot/appbot.py)
 
     @property
     def local_mode(self) -> bool:
@@ -145,7 +145,7 @@ class Config:
 
         poll_hold_ms = _whole(
             "BOT_POLL_HOLD_MS",
-            get("BOT_POLL_HOLD_MS") or "5",
+            get("BOT_POLL_HOLD_MS") or "0",
             0,
             1000,
             "a whole number of milliseconds from 0 to 1000",

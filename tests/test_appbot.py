@@ -7,13 +7,17 @@ reply as ``send_message`` would, with the same errors, and returns the message's
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from telegram import Update
 from telegram.error import BadRequest, Forbidden, NetworkError
 
+from bot.app import build_application
 from bot.appbot import AppBot
+from bot.config import Config
 from bot.localapi.server import FaultPlan, LocalBotAPI
+from bot.storage import Storage
 from bot.transport import AiohttpRequest
 from tests.harness import BotHarness
 from tests.localapi_fixtures import TEST_TOKEN
@@ -39,7 +43,17 @@ async def test_the_running_bot_sends_its_update_types_on_the_first_poll_only(
     await local_api.wait_until(lambda: local_api.stats.calls["getUpdates"] >= 4)
     assert local_api.stats.allowed_updates_sent == 1
     assert bot.app is not None and isinstance(bot.app.bot, AppBot)
-    assert bot.app.bot.batch_hold == bot.config.poll_hold > 0  # BOT_POLL_HOLD_MS, 5 ms by default
+    assert bot.app.bot.batch_hold == bot.config.poll_hold == 0  # BOT_POLL_HOLD_MS, off by default
+
+
+def test_the_application_bot_holds_as_configured(tmp_path: Path) -> None:
+    config = Config(db_path=tmp_path / "bot.sqlite3", poll_hold=0.007)
+    storage = Storage(config.db_path)
+    try:
+        app = build_application(config, storage, token=TEST_TOKEN, outbox_sender=False)
+        assert isinstance(app.bot, AppBot) and app.bot.batch_hold == 0.007
+    finally:
+        storage.close()
 
 
 async def test_the_setting_holds_on_later_polls_and_a_changed_list_is_sent() -> None:

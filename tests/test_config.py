@@ -68,7 +68,7 @@ def test_bad_value_names_the_variable(tmp_path: Path, name: str, value: str) -> 
     assert str(excinfo.value).startswith(name)
 
 
-@pytest.mark.parametrize(("value", "seconds"), [(None, 0.005), ("0", 0.0), ("250", 0.25)])
+@pytest.mark.parametrize(("value", "seconds"), [(None, 0.0), ("5", 0.005), ("250", 0.25)])
 def test_poll_hold_is_read_in_milliseconds(tmp_path: Path, value: str | None, seconds: float) -> None:
     env = {"BOT_DB": str(tmp_path / "b.db")} | ({"BOT_POLL_HOLD_MS": value} if value else {})
     assert Config.from_env(env).poll_hold == seconds
