@@ -47,13 +47,14 @@ from bench.procstat import cpu_seconds, rss_mb, stop  # noqa: E402
 from bot.localapi.server import LocalBotAPI  # noqa: E402
 
 TEXTS = ["hello", "hi there", "good morning", "thanks", "ok", "apa khabar", "terima kasih"]
-CONTENDERS = {
-    "bot": ([sys.executable, "-m", "bot", "run"], {"BOT_HTTP_CLIENT": "aiohttp"}),
-    "bot-httpx": ([sys.executable, "-m", "bot", "run"], {"BOT_HTTP_CLIENT": "httpx"}),
+BOT_RUN = [sys.executable, "-m", "bot", "run"]
+CONTENDERS = {  # name -> (command, environment on top of bench.offer.bot_env())
+    "bot": (BOT_RUN, {"BOT_HTTP_CLIENT": "aiohttp"}),
+    "bot-httpx": (BOT_RUN, {"BOT_HTTP_CLIENT": "httpx"}),
     "echo": ([sys.executable, str(PROJECT / "bench" / "echo_bot.py")], {}),
-    "bot-nohold": ([sys.executable, "-m", "bot", "run"], {"BOT_POLL_HOLD_MS": "0"}),
-    "bot-hold2": ([sys.executable, "-m", "bot", "run"], {"BOT_POLL_HOLD_MS": "2"}),
-    "bot-hold5": ([sys.executable, "-m", "bot", "run"], {"BOT_POLL_HOLD_MS": "5"}),
+    "bot-nohold": (BOT_RUN, {"BOT_POLL_HOLD_MS": "0"}),
+    "bot-hold2": (BOT_RUN, {"BOT_POLL_HOLD_MS": "2"}),
+    "bot-hold5": (BOT_RUN, {"BOT_POLL_HOLD_MS": "5"}),
 }
 
 
