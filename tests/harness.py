@@ -12,11 +12,12 @@ from telegram.ext import Application
 
 from bot.app import build_application, start_application, stop_application
 from bot.config import Config
+from bot.localapi.driver import WAIT_GUARD
 from bot.localapi.server import ChatMessage, LocalBotAPI
 from bot.storage import Storage
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:  # noqa: ASYNC109
+async def until(predicate: Callable[[], Any], timeout: float = WAIT_GUARD) -> Any:  # noqa: ASYNC109
     """Poll ``predicate`` every 10 ms until it is truthy; returns its value. For state the
     local server is not told of (the bot's database, its memory), so ``server.wait_until``
     would not wake. ``timeout`` only catches a hang: no test asserts how long it took."""
@@ -64,14 +65,20 @@ class BotHarness:
         await self.start()
 
     async def say(
-        self, user_id: int, text: str, *, lang: str | None = "en", count: int = 1, timeout: float = 5.0
+        self,
+        user_id: int,
+        text: str,
+        *,
+        lang: str | None = "en",
+        count: int = 1,
+        timeout: float = WAIT_GUARD,
     ) -> list[ChatMessage]:
         """The user sends ``text``; returns the bot's next ``count`` messages."""
         await self.server.send_text(user_id, text, language_code=lang)
         return await self.server.wait_for_bot_messages(user_id, count, timeout=timeout)
 
     async def press(
-        self, user_id: int, message: ChatMessage, data: str, *, timeout: float = 5.0
+        self, user_id: int, message: ChatMessage, data: str, *, timeout: float = WAIT_GUARD
     ) -> dict:
         """The user taps the button with ``data`` on ``message``; returns the callback answer."""
         query_id = await self.server.press_button(user_id, message.message_id, data)

@@ -19,6 +19,11 @@ from bot.localapi.markup import utf16_len
 from bot.localapi.model import ChatMessage, User, scope_key
 from bot.localapi.state import ServerState
 
+# How long a wait_* call waits before it gives up: a guard against a hang, not a speed target
+# (no test asserts how long a reply took). The first question in Chinese on a loaded machine
+# took over 5 s once (the matcher and jieba load on first use), hence the margin.
+WAIT_GUARD = 30.0
+
 
 class DriverMixin(ServerState):
     """What a test does to and reads from ``LocalBotAPI`` (see the module docstring)."""
@@ -301,7 +306,7 @@ class DriverMixin(ServerState):
         with contextlib.suppress(KeyError, ValueError):
             self._subscribers[chat_id].remove(queue)
 
-    async def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+    async def wait_until(self, predicate: Callable[[], Any], timeout: float = WAIT_GUARD) -> Any:  # noqa: ASYNC109
         """Wait (event-driven) until ``predicate()`` is truthy; returns its value.
 
         Raises TimeoutError. Re-checked after every server state change.
@@ -321,7 +326,7 @@ class DriverMixin(ServerState):
         chat_id: int,
         *,
         after_message_id: int | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = WAIT_GUARD,  # noqa: ASYNC109
     ) -> ChatMessage:
         """The first bot message in ``chat_id`` newer than ``after_message_id``.
 
@@ -339,7 +344,7 @@ class DriverMixin(ServerState):
         count: int,
         *,
         after_message_id: int | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = WAIT_GUARD,  # noqa: ASYNC109
     ) -> list[ChatMessage]:
         """Wait for ``count`` new bot messages (see ``wait_for_bot_message``)."""
         newer = self._since_seq(chat_id, after_message_id)
@@ -355,7 +360,7 @@ class DriverMixin(ServerState):
         chat_id: int,
         message_id: int,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = WAIT_GUARD,  # noqa: ASYNC109
         after_edits: int | None = None,
     ) -> ChatMessage:
         """Wait until the message is edited; returns it (current state, ``edits`` = history).
@@ -375,7 +380,7 @@ class DriverMixin(ServerState):
 
         return await self.wait_until(edited, timeout)
 
-    async def wait_for_callback_answer(self, query_id: str, timeout: float = 5.0) -> dict:  # noqa: ASYNC109
+    async def wait_for_callback_answer(self, query_id: str, timeout: float = WAIT_GUARD) -> dict:  # noqa: ASYNC109
         """Wait until the bot answers callback query ``query_id``; returns the answer."""
 
         def answered() -> dict | None:
@@ -386,7 +391,7 @@ class DriverMixin(ServerState):
 
         return await self.wait_until(answered, timeout)
 
-    async def wait_idle(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_idle(self, timeout: float = WAIT_GUARD) -> None:  # noqa: ASYNC109
         """Wait until every update has been confirmed/delivered."""
         await self.wait_until(lambda: not self._pending, timeout)
 
