@@ -523,7 +523,7 @@ async def test_database_outage_apologises_logs_once_and_recovers(
             await asyncio.sleep(2.1)  # past the alarm's cool-down for optional writes
             (menu2,) = await harness.say(writer, "/language")
             await harness.press(writer, menu2, "lang:ms")
-            chosen = await server.wait_for_edit(writer, menu2.message_id, timeout=5)
+            chosen = await server.wait_for_edit(writer, menu2.message_id)
             assert chosen.text != storage_apology and storage.get_user(writer)["lang"] == "ms"
             assert await sender.wait_idle(horizon=5, timeout=15)
             for i in range(rows):
@@ -564,7 +564,7 @@ async def test_outbox_outcome_write_fails_then_is_recorded_once(tmp_path: Path) 
 
             server._dispatch = fill_disk_on_delivery  # type: ignore[method-assign]
             outbox.enqueue(950, "test", "full-1", {"type": "text", "text": "hello"})
-            await server.wait_for_bot_message(950, timeout=5)
+            await server.wait_for_bot_message(950)
             await asyncio.sleep(1.0)
             assert disk.failed_writes >= 2, "the outcome write was retried"
             assert outbox.get("full-1")["state"] == "sending"

@@ -160,7 +160,7 @@ async def test_ptb_application_command_handler_roundtrip(localapi: LocalBotAPI) 
         await app.start()
         await app.updater.start_polling(poll_interval=0, timeout=5)
         await localapi.send_text(USER, "/start eis")
-        reply = await localapi.wait_for_bot_message(USER, timeout=5)
+        reply = await localapi.wait_for_bot_message(USER)
         await app.updater.stop()
         await app.stop()
     assert reply.text == "hi eis"

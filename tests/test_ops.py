@@ -104,7 +104,7 @@ async def test_webhook_start_is_answered(webhook_bot: WebhookBot) -> None:
     assert server.webhook_url == webhook_bot.web.url  # setWebhook was called with our URL
     assert server.calls("setWebhook")[-1]["secret_token"] == SECRET
     await server.send_text(4242, "/start", language_code="en")
-    replies = await server.wait_for_bot_messages(4242, 1, timeout=5)
+    replies = await server.wait_for_bot_messages(4242, 1)
     assert replies and replies[0].text
     assert server.stats.webhook_deliveries >= 1
     assert webhook_bot.storage.get_user(4242) is not None  # processed by the real handlers
@@ -136,13 +136,13 @@ async def test_webhook_refuses_missing_or_wrong_secret(
             headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
         ) as resp:
             assert resp.status == 200
-    await webhook_bot.server.wait_until(lambda: webhook_bot.storage.get_user(5151), timeout=5)
+    await webhook_bot.server.wait_until(lambda: webhook_bot.storage.get_user(5151))
 
 
 async def test_healthz_ok_then_503_when_database_unreachable(webhook_bot: WebhookBot) -> None:
     server = webhook_bot.server
     await server.send_text(77, "/start")
-    await server.wait_for_bot_messages(77, 1, timeout=5)
+    await server.wait_for_bot_messages(77, 1)
     async with aiohttp.ClientSession() as http:
         async with http.get(webhook_bot.base + "/healthz") as resp:
             assert resp.status == 200
@@ -163,9 +163,9 @@ async def test_update_log_lines_hash_the_chat_and_hide_the_text(webhook_bot: Web
     server = webhook_bot.server
     user = 987654321
     await server.send_text(user, "/start")
-    await server.wait_for_bot_messages(user, 1, timeout=5)
+    await server.wait_for_bot_messages(user, 1)
     await server.send_text(user, "my salary is 3456.78 ringgit")
-    await server.wait_for_bot_messages(user, 1, timeout=5)
+    await server.wait_for_bot_messages(user, 1)
     await asyncio.sleep(0.1)
     lines = [json.loads(line) for line in webhook_bot.log.getvalue().splitlines()]
     updates = [line for line in lines if line.get("event") == "update"]
@@ -276,7 +276,7 @@ async def test_second_bot_process_does_not_start_the_outbox_sender(
         assert apps[1].bot_data["services"].sender_lock.state == "standby"
         # The second process still answers users.
         await local_api.send_text(31, "/start")
-        assert await local_api.wait_for_bot_messages(31, 1, timeout=5)
+        assert await local_api.wait_for_bot_messages(31, 1)
     finally:
         for app in apps:
             await stop_application(app)

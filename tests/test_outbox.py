@@ -470,10 +470,10 @@ async def test_interactive_reply_does_not_wait_for_the_outbox(tmp_path: Path) ->
         await start_application(app)
         stopped = False
         try:
-            await server.wait_until(lambda: len(server.sent) >= 20, timeout=5)
+            await server.wait_until(lambda: len(server.sent) >= 20)
             started = time.monotonic()
             await server.send_text(5000, "/start")
-            await server.wait_for_bot_message(5000, timeout=5)
+            await server.wait_for_bot_message(5000)
             latency = time.monotonic() - started
             backlog = 300 - len([s for s in server.sent if s.chat_id <= 300])
             assert backlog > 100, "the outbox was still draining"
