@@ -1,7 +1,7 @@
 """Side by side: this bot against a bare python-telegram-bot echo bot, alternating in one run.
 
 Run:  python bench/versus.py [--rounds 3] [--updates 3000] [--users 250] [--loads 0.6 0.7 0.8]
-                            [--only bot bot-nohold]
+                            [--only bot bot-nohold] [--background 0 1 2]
 
 Contenders (each a subprocess polling the local Bot API server, which runs in this process
 with no flood limit): ``bot`` = ``python -m bot run`` (default transport, aiohttp),
@@ -20,8 +20,12 @@ change in the machine's load hits them all alike. Per start:
 * latency: then, for each of ``--loads`` (default 0.8), ``--updates / 2`` updates offered at
   that steady fraction of the contender's own throughput of this round; p50/p95 from the update
   being queued to the reply arriving; the CPU per update, the share of a core and the
-  getUpdates calls per update at that rate;
+  getUpdates calls per update at that rate, and how many of the machine's cores were busy
+  meanwhile (everything on it: the contender, this process, anything else running);
 * the throughput again after them ("after"): how much the machine's speed moved meanwhile.
+
+``--background 0 1 2``: a busy machine, reproducibly (``bench/background.py``, seeded): for
+the whole run, phases of 0.5-3 s each with 0, 1 or 2 processes spinning on a core.
 
 Prints a line per start, then medians per contender and the ratio bot / echo. The bot's
 limits are raised out of the way (OUTBOX_RATE=1000, flood control off): this measures the bot.
@@ -42,6 +46,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from bench.background import background, busy_cores, cores_busy_since  # noqa: E402
 from bench.offer import bot_env, offer  # noqa: E402
 from bench.procstat import cpu_seconds, rss_mb, stop  # noqa: E402
 from bot.localapi.server import LocalBotAPI  # noqa: E402
@@ -84,11 +89,13 @@ async def one(name: str, args: argparse.Namespace, tmp: Path, round_no: int) -> 
             for load in args.loads:
                 cpu0 = cpu_seconds(proc.pid)
                 polls0 = server.stats.calls["getUpdates"]
+                machine0 = busy_cores()
                 n = args.updates // 2
                 seconds, latencies = await offer(
                     server, users, TEXTS, n, load * rate, first=2, strict=False
                 )
                 cpu = cpu_seconds(proc.pid) - cpu0
+                machine = cores_busy_since(machine0)
                 polls = server.stats.calls["getUpdates"] - polls0
                 paced |= {
                     f"polls@{load}": polls / n,  # getUpdates calls per update
@@ -96,6 +103,7 @@ async def one(name: str, args: argparse.Namespace, tmp: Path, round_no: int) -> 
                     f"p95_ms@{load}": pct(latencies, 95),
                     f"cpu_ms@{load}": cpu * 1000 / n,  # CPU per update at this steady rate
                     f"core@{load}": cpu / seconds,  # the share of a core it kept busy
+                    f"machine@{load}": machine,  # cores busy on the whole machine meanwhile
                 }
             rate_after, _, _ = await burst(server, proc.pid, users, args.updates)
         finally:
@@ -132,13 +140,16 @@ async def main() -> None:
                         default=["bot", "bot-httpx", "echo"])  # fmt: skip
     parser.add_argument("--loads", nargs="*", type=float, default=[0.8],
                         help="steady rates to time replies at, as fractions of the burst rate")  # fmt: skip
+    parser.add_argument("--background", nargs="*", type=int, default=[0], metavar="N",
+                        help="spinning processes per 0.5-3 s phase, one count drawn per phase "
+                             "(bench/background.py); 0 alone: none")  # fmt: skip
     args = parser.parse_args()
     results: dict[str, list[dict[str, float]]] = {name: [] for name in args.only}
     # Byte-compile the bot as an installed deployment has it: with PYTHONDONTWRITEBYTECODE=1 and
     # no __pycache__, every start would compile its modules from source (~0.2 s of CPU).
     compileall.compile_dir(PROJECT / "bot", quiet=1)
     loads = [os.getloadavg()[0]]
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, background(args.background):
         for r in range(args.rounds):
             order = args.only[r % len(args.only) :] + args.only[: r % len(args.only)]
             for name in order:
@@ -148,7 +159,8 @@ async def main() -> None:
                 paced = "; ".join(
                     f"at {load:.0%} p50 {res[f'p50_ms@{load}']:.1f} ms p95 "
                     f"{res[f'p95_ms@{load}']:.1f} ms, {res[f'cpu_ms@{load}']:.2f} ms CPU/update, "
-                    f"{res[f'core@{load}']:.2f} of a core, {res[f'polls@{load}']:.2f} polls/update"
+                    f"{res[f'core@{load}']:.2f} of a core, {res[f'polls@{load}']:.2f} polls/update, "
+                    f"machine {res[f'machine@{load}']:.2f} cores busy"
                     for load in args.loads
                 )
                 print(
@@ -159,8 +171,9 @@ async def main() -> None:
                     f"{paced} (load {loads[-1]:.1f})",
                     flush=True,
                 )
+    extra = f"; background {' '.join(map(str, args.background))}" if any(args.background) else ""
     print(f"\nmedians over {args.rounds} rounds (load average 1 min: {min(loads):.1f}-{max(loads):.1f}"
-          f" on {os.cpu_count()} CPUs)")  # fmt: skip
+          f" on {os.cpu_count()} CPUs{extra})")  # fmt: skip
     med = {n: {k: statistics.median(x[k] for x in rs) for k in rs[0]} for n, rs in results.items()}
     for name, m in med.items():
         p95 = ", ".join(f"{m[f'p95_ms@{load}']:.1f} ms at {load:.0%}" for load in args.loads)
