@@ -144,6 +144,8 @@ async def main() -> None:
                         help="spinning processes per 0.5-3 s phase, one count drawn per phase "
                              "(bench/background.py); 0 alone: none")  # fmt: skip
     args = parser.parse_args()
+    if any(n < 0 for n in args.background):
+        parser.error("--background takes counts of processes (>= 0)")
     results: dict[str, list[dict[str, float]]] = {name: [] for name in args.only}
     # Byte-compile the bot as an installed deployment has it: with PYTHONDONTWRITEBYTECODE=1 and
     # no __pycache__, every start would compile its modules from source (~0.2 s of CPU).
