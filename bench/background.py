@@ -1,5 +1,5 @@
 """Background CPU load that comes and goes, for benchmarks that must say how the bot fares on a
-busy machine, reproducibly; and how many of the machine's cores were busy, from /proc/stat.
+busy machine, reproducibly.
 
 ``python bench/background.py SECONDS COUNT [COUNT ...] [--seed N]`` runs phases of 0.5-3 s
 (random, from the seed); in each phase it keeps a number of processes, drawn from the COUNTs,
@@ -21,24 +21,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from multiprocessing.synchronize import Event
 from pathlib import Path
 
-CPUS = os.cpu_count() or 1
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
 
-
-def busy_cores() -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs so far (busy = everything but idle and iowait)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    total = sum(fields[:8])  # user .. steal; guest time is already counted in user
-    return total - fields[3] - fields[4], total
-
-
-def cores_busy_since(start: tuple[int, int]) -> float:
-    """How many of the machine's cores were busy on average since ``start`` (:func:`busy_cores`)."""
-    busy, total = busy_cores()
-    span = total - start[1]
-    return (busy - start[0]) / span * CPUS if span else 0.0
+from bench.procstat import CPUS, busy_cores, cores_busy_since  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -61,9 +49,10 @@ def background(choices: Sequence[int], seed: int = 1) -> Iterator[None]:
             proc.wait()
 
 
-def _spin(stop: Event, parent: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it through ``stop``
-    while not stop.is_set() and os.getppid() == parent:  # nor outlives a killed parent
+def _spin(parent: int) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler: terminate() ends it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C stops the parent, which stops it
+    while os.getppid() == parent:  # a killed parent cannot stop it: it stops by itself
         for _ in range(10_000):
             pass
 
@@ -81,8 +70,10 @@ def run(seconds: float, choices: Sequence[int], seed: int) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     while not stopping and time.monotonic() < end:
-        stop = mp.Event()
-        procs = [mp.Process(target=_spin, args=(stop, os.getpid()), daemon=True) for _ in range(rng.choice(choices))]
+        procs = [
+            mp.Process(target=_spin, args=(os.getpid(),), daemon=True)
+            for _ in range(rng.choice(choices))
+        ]
         try:
             for proc in procs:
                 proc.start()
@@ -90,12 +81,10 @@ def run(seconds: float, choices: Sequence[int], seed: int) -> None:
             while not stopping and time.monotonic() < min(phase_end, end):
                 time.sleep(0.05)
         finally:
-            stop.set()
             for proc in procs:
-                proc.join(5.0)
-                if proc.is_alive():
-                    proc.kill()
-                    proc.join()
+                proc.terminate()
+            for proc in procs:
+                proc.join()
 
 
 def main() -> None:

@@ -46,9 +46,9 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from bench.background import background, busy_cores, cores_busy_since  # noqa: E402
+from bench.background import background  # noqa: E402
 from bench.offer import bot_env, offer  # noqa: E402
-from bench.procstat import cpu_seconds, rss_mb, stop  # noqa: E402
+from bench.procstat import busy_cores, cores_busy_since, cpu_seconds, rss_mb, stop  # noqa: E402
 from bot.localapi.server import LocalBotAPI  # noqa: E402
 
 TEXTS = ["hello", "hi there", "good morning", "thanks", "ok", "apa khabar", "terima kasih"]
